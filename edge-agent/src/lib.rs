@@ -1,0 +1,1 @@
+//! PICE edge agent (placeholder until the data plane lands).
