@@ -1,0 +1,18 @@
+//! The `InferencePool` API (`pice.dev/v1alpha1`): spec, status and CRD generation.
+
+mod cloud;
+mod crd;
+mod edge;
+mod pool;
+mod routing;
+mod schema;
+mod status;
+
+pub use cloud::CloudSpec;
+pub use crd::{CRD_FILE, crd_yaml};
+pub use edge::{AutoscalingSpec, EdgeModel, EdgePool, EdgeSpec, QueueSource, ReplicaRange};
+pub use pool::{GatewayService, GatewaySpec, InferencePool, InferencePoolSpec, ServiceType};
+pub use routing::{
+    EnsembleSelector, EnsembleSpec, ExpansionSpec, FallbackSpec, RoutingMode, RoutingSpec, SketchSpec,
+};
+pub use status::{CloudStatus, EdgePoolStatus, GatewayStatus, InferencePoolStatus};

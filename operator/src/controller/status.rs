@@ -1,0 +1,191 @@
+//! The pool's status, computed from what its children report (a pure step).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+
+use super::conditions::{self, DEGRADED, PROGRESSING, READY, State};
+use crate::api::{CloudStatus, EdgePoolStatus, GatewayStatus, InferencePool, InferencePoolStatus};
+use crate::children::{self, names};
+
+/// What the cluster reports about a pool's children.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// The pool's Deployments by name.
+    pub deployments: BTreeMap<String, Deployment>,
+    /// The pool's pods that the scheduler could not place.
+    pub unschedulable: Vec<Pod>,
+}
+
+/// Replica counts of one Deployment.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Rollout {
+    desired: i32,
+    ready: i32,
+    done: bool,
+}
+
+impl Observed {
+    fn rollout(&self, name: &str, desired: i32) -> Rollout {
+        let Some(deployment) = self.deployments.get(name) else {
+            return Rollout { desired, ready: 0, done: false };
+        };
+        let status = deployment.status.clone().unwrap_or_default();
+        let ready = status.ready_replicas.unwrap_or(0);
+        let current = status.observed_generation >= deployment.metadata.generation;
+        let updated = status.updated_replicas.unwrap_or(0) >= desired;
+        let surplus = status.replicas.unwrap_or(0) > desired;
+        Rollout { desired, ready, done: current && updated && !surplus && ready >= desired }
+    }
+}
+
+/// The status of a valid pool whose desired children are `desired`.
+pub fn compute(
+    pool: &InferencePool,
+    desired: &children::Children,
+    observed: &Observed,
+    now: &Time,
+) -> InferencePoolStatus {
+    let name = pool.name_any();
+    let want = |n: &str| desired_replicas(desired, n);
+    let cloud_rollout = pool
+        .spec
+        .cloud
+        .image
+        .as_ref()
+        .map(|_| observed.rollout(&names::cloud(&name), want(&names::cloud(&name))));
+    let gateway_rollout = observed.rollout(&names::gateway(&name), want(&names::gateway(&name)));
+    let mut edge_pools = Vec::new();
+    let mut rollouts: Vec<(String, Rollout)> = vec![("gateway".into(), gateway_rollout)];
+    if let Some(r) = cloud_rollout {
+        rollouts.push(("cloud".into(), r));
+    }
+    for edge_pool in &pool.spec.edge.pools {
+        for model in &edge_pool.models {
+            let child = names::edge(&name, &edge_pool.name, &model.name);
+            let rollout = observed.rollout(&child, want(&child));
+            edge_pools.push(EdgePoolStatus {
+                name: edge_pool.name.clone(),
+                model: model.name.clone(),
+                ready_replicas: rollout.ready,
+                desired_replicas: rollout.desired,
+                ..EdgePoolStatus::default()
+            });
+            rollouts.push((format!("edge pool {} model {}", edge_pool.name, model.name), rollout));
+        }
+    }
+    let (edge_ready, edge_desired) =
+        edge_pools.iter().fold((0, 0), |(r, d), e| (r + e.ready_replicas, d + e.desired_replicas));
+    let previous = pool.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let states = vec![ready(&rollouts), progressing(&rollouts), degraded(observed)];
+    InferencePoolStatus {
+        observed_generation: pool.metadata.generation,
+        conditions: conditions::settle(states, previous, pool.metadata.generation, now),
+        cloud: Some(CloudStatus {
+            ready_replicas: cloud_rollout.map_or(0, |r| r.ready),
+            desired_replicas: cloud_rollout.map_or(0, |r| r.desired),
+            url: children::cloud_url(
+                &name,
+                pool.namespace().as_deref().unwrap_or_default(),
+                &pool.spec.cloud,
+            ),
+        }),
+        edge_pools,
+        gateway: Some(GatewayStatus {
+            ready_replicas: gateway_rollout.ready,
+            url: children::gateway_url(pool),
+        }),
+        edge_replicas: Some(format!("{edge_ready}/{edge_desired}")),
+        queue_depth: None,
+    }
+}
+
+/// The status of a pool whose spec failed validation: nothing was applied.
+pub fn invalid(pool: &InferencePool, problems: &[String], now: &Time) -> InferencePoolStatus {
+    let message = format!("invalid spec: {}", problems.join("; "));
+    let states = vec![
+        State::new(READY, false, "InvalidSpec", message.clone()),
+        State::new(PROGRESSING, false, "InvalidSpec", "waiting for the spec to be fixed"),
+        State::new(DEGRADED, true, "InvalidSpec", message),
+    ];
+    let previous = pool.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    InferencePoolStatus {
+        observed_generation: pool.metadata.generation,
+        conditions: conditions::settle(states, previous, pool.metadata.generation, now),
+        ..pool.status.clone().unwrap_or_default()
+    }
+}
+
+fn desired_replicas(desired: &children::Children, name: &str) -> i32 {
+    desired
+        .deployments
+        .iter()
+        .find(|d| d.metadata.name.as_deref() == Some(name))
+        .and_then(|d| d.spec.as_ref()?.replicas)
+        .unwrap_or(0)
+}
+
+fn ready(rollouts: &[(String, Rollout)]) -> State {
+    let waiting: Vec<String> = rollouts
+        .iter()
+        .filter(|(_, r)| r.ready < r.desired)
+        .map(|(what, r)| format!("{what} {}/{} ready", r.ready, r.desired))
+        .collect();
+    if waiting.is_empty() {
+        State::new(READY, true, "AllReplicasReady", "every tier has all its replicas ready")
+    } else {
+        State::new(READY, false, "ReplicasNotReady", format!("waiting for {}", waiting.join(", ")))
+    }
+}
+
+fn progressing(rollouts: &[(String, Rollout)]) -> State {
+    let rolling: Vec<&str> =
+        rollouts.iter().filter(|(_, r)| !r.done).map(|(what, _)| what.as_str()).collect();
+    if rolling.is_empty() {
+        State::new(PROGRESSING, false, "RolloutComplete", "every Deployment is rolled out")
+    } else {
+        State::new(PROGRESSING, true, "RollingOut", format!("rolling out {}", rolling.join(", ")))
+    }
+}
+
+fn degraded(observed: &Observed) -> State {
+    let Some(pod) = observed.unschedulable.first() else {
+        return State::new(DEGRADED, false, "AsExpected", "no problem found");
+    };
+    let reason = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
+        .and_then(|c| c.message.clone())
+        .unwrap_or_else(|| "no reason given".into());
+    let message = format!(
+        "{} pod(s) cannot be scheduled, e.g. {} of {}: {reason}",
+        observed.unschedulable.len(),
+        pod.name_any(),
+        tier_of(pod)
+    );
+    State::new(DEGRADED, true, "PodsUnschedulable", message)
+}
+
+/// The tier a pod belongs to, in words (`edge pool store-east model qwen`, `cloud`, `gateway`).
+fn tier_of(pod: &Pod) -> String {
+    let labels = pod.labels();
+    match (labels.get(names::EDGE_POOL_LABEL), labels.get(names::MODEL_LABEL)) {
+        (Some(pool), Some(model)) => format!("edge pool {pool} model {model}"),
+        _ => labels.get(names::COMPONENT_LABEL).cloned().unwrap_or_else(|| "pool".into()),
+    }
+}
+
+/// Whether a pod has been found unschedulable by the scheduler.
+pub fn is_unschedulable(pod: &Pod) -> bool {
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    conditions.is_some_and(|cs| {
+        cs.iter().any(|c| {
+            c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable")
+        })
+    })
+}

@@ -1,0 +1,3 @@
+//! The progressive gateway: its configuration contract with the operator.
+
+pub mod config;

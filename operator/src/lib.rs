@@ -1,0 +1,12 @@
+//! PICE operator: the `InferencePool` API and the controller that reconciles it.
+
+pub mod api;
+pub mod children;
+pub mod controller;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod run;
+pub mod telemetry;

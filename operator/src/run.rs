@@ -1,0 +1,177 @@
+//! `pice-operator`: command line and the wiring of client, leader election, controller and probes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use kube::Client;
+use prometheus::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::children::Images;
+use crate::controller::{self, Context, Settings};
+use crate::http::{self, Probes};
+use crate::leader::Leadership;
+use crate::metrics::Metrics;
+use crate::telemetry::{self, LogFormat};
+
+/// The PICE operator: reconciles `InferencePool` resources (pice.dev/v1alpha1).
+#[derive(Parser, Debug)]
+#[command(name = "pice-operator", version)]
+pub struct Args {
+    /// What to do (default: run the operator).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings of the operator.
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the operator (the default).
+    Run,
+    /// Print the InferencePool CustomResourceDefinition as YAML.
+    Crd,
+}
+
+/// Settings of a running operator.
+#[derive(clap::Args, Debug)]
+pub struct OperatorArgs {
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoints.
+    #[arg(long, env = "PICE_METRICS_LISTEN", default_value = "0.0.0.0:8080")]
+    pub metrics_listen: SocketAddr,
+    /// Watch pools only in this namespace (default: all namespaces).
+    #[arg(long, env = "PICE_WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Namespace of the leader-election Lease.
+    #[arg(long, env = "PICE_LEASE_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "PICE_LEASE_NAME", default_value = "pice-operator")]
+    pub lease_name: String,
+    /// Identity of this replica in the Lease (default: host name and process id).
+    #[arg(long, env = "PICE_IDENTITY")]
+    pub identity: Option<String>,
+    /// Image of the `pice-edge-agent` sidecar.
+    #[arg(long, env = "PICE_EDGE_AGENT_IMAGE", default_value = "ghcr.io/pice-dev/pice-edge-agent:0.1.0")]
+    pub edge_agent_image: String,
+    /// Image of `pice-gateway`.
+    #[arg(long, env = "PICE_GATEWAY_IMAGE", default_value = "ghcr.io/pice-dev/pice-gateway:0.1.0")]
+    pub gateway_image: String,
+    /// Seconds between looks at a Ready pool when nothing changes.
+    #[arg(long, env = "PICE_RESYNC_SECONDS", default_value_t = 300)]
+    pub resync_seconds: u64,
+    /// Seconds between looks at a pool that is not Ready yet.
+    #[arg(long, env = "PICE_NOT_READY_REQUEUE_SECONDS", default_value_t = 10)]
+    pub not_ready_requeue_seconds: u64,
+    /// Log format.
+    #[arg(long, env = "PICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Runs the command.
+pub async fn main(args: Args) -> anyhow::Result<()> {
+    match args.command.unwrap_or(Command::Run) {
+        Command::Crd => {
+            print!("{}", crate::api::crd_yaml()?);
+            Ok(())
+        }
+        Command::Run => run(args.operator).await,
+    }
+}
+
+/// Runs the operator until SIGTERM or Ctrl-C; returns an error if it loses the lease.
+pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
+    telemetry::init(args.log_format);
+    let registry = Registry::new();
+    let metrics = Metrics::register(&registry)?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let stop = CancellationToken::new();
+    tokio::spawn(stop_on_signal(stop.clone()));
+    let listener =
+        tokio::net::TcpListener::bind(args.metrics_listen).await.context("binding the metrics address")?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+    let app = http::router(Probes { registry, ready: ready.clone() });
+    let server = tokio::spawn(
+        axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned()).into_future(),
+    );
+
+    let client = Client::try_default().await.context("connecting to the Kubernetes API")?;
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let mut leadership =
+        Leadership::join(client.clone(), &args.lease_namespace, &args.lease_name, &identity).await?;
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(%identity, lease = %args.lease_name, "waiting for leadership");
+    let mut lost = false;
+    if leadership.acquired(&stop).await {
+        metrics.leader.set(1);
+        tracing::info!(%identity, "leading; starting controller");
+        let ctx = Arc::new(Context::new(client, metrics.clone(), settings(&args), &identity));
+        let controller_stop = CancellationToken::new();
+        let controller = tokio::spawn(controller::run(ctx, controller_stop.clone().cancelled_owned()));
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = leadership.lost() => lost = true,
+        }
+        controller_stop.cancel();
+        controller.await.context("controller task")?;
+        metrics.leader.set(0);
+    }
+    leadership.release().await;
+    stop.cancel();
+    server.await??;
+    anyhow::ensure!(!lost, "lost the leader lease; exiting so a fresh process can compete again");
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn settings(args: &OperatorArgs) -> Settings {
+    Settings {
+        images: Images { edge_agent: args.edge_agent_image.clone(), gateway: args.gateway_image.clone() },
+        resync: Duration::from_secs(args.resync_seconds),
+        not_ready_requeue: Duration::from_secs(args.not_ready_requeue_seconds),
+        namespace: args.namespace.clone(),
+    }
+}
+
+fn default_identity() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "pice-operator".into());
+    format!("{host}-{}", std::process::id())
+}
+
+async fn stop_on_signal(stop: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+    stop.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Args::command().debug_assert();
+    }
+}
