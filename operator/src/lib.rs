@@ -4,6 +4,8 @@ pub mod api;
 pub mod children;
 pub mod controller;
 pub mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod gateway;
 pub mod http;
 pub mod leader;

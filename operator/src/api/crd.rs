@@ -15,3 +15,19 @@ pub fn crd_yaml() -> Result<String, serde_saphyr::ser::Error> {
          # Regenerate with `make crds`.\n---\n{body}"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_crd_matches_the_rust_types() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(CRD_FILE);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        let fresh = crd_yaml().expect("CRD serialises");
+        assert!(
+            committed == fresh,
+            "{CRD_FILE} is out of date with operator/src/api: run `make crds` and commit the result"
+        );
+    }
+}

@@ -98,3 +98,102 @@ impl Children {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::pool;
+    use crate::gateway::config::GatewayConfig;
+
+    fn images() -> Images {
+        Images { edge_agent: "agent:test".into(), gateway: "gateway:test".into() }
+    }
+
+    fn names<T: Resource>(objects: &[T]) -> Vec<String> {
+        objects.iter().map(|o| o.meta().name.clone().unwrap_or_default()).collect()
+    }
+
+    #[test]
+    fn the_example_pool_yields_every_child_with_owner_and_labels() {
+        let children = build(&pool(), &images(), &EdgeReplicas::new());
+        assert_eq!(
+            names(&children.deployments),
+            [
+                "assistant-cloud",
+                "assistant-store-east-qwen2-5-1-5b-instruct",
+                "assistant-factory-west-smollm2-360m-instruct",
+                "assistant-gateway"
+            ]
+        );
+        assert_eq!(children.services.len(), 4);
+        assert_eq!(
+            names(&children.disruption_budgets),
+            ["assistant-cloud", "assistant-store-east-qwen2-5-1-5b-instruct", "assistant-gateway"]
+        );
+        for d in &children.deployments {
+            let owner = &d.metadata.owner_references.as_ref().expect("owner")[0];
+            assert_eq!((owner.kind.as_str(), owner.controller), ("InferencePool", Some(true)));
+            assert_eq!(
+                d.metadata.labels.as_ref().and_then(|l| l.get(names::POOL_LABEL)).map(String::as_str),
+                Some("assistant")
+            );
+        }
+    }
+
+    #[test]
+    fn edge_pods_carry_the_pool_placement_and_an_agent_sidecar() {
+        let children = build(&pool(), &images(), &EdgeReplicas::new());
+        let edge = &children.deployments[1];
+        let spec = edge.spec.as_ref().expect("spec");
+        assert_eq!(spec.replicas, Some(2));
+        let pod = spec.template.spec.as_ref().expect("pod");
+        assert_eq!(
+            pod.node_selector.as_ref().and_then(|s| s.get("pice.dev/edge-pool")).map(String::as_str),
+            Some("store-east")
+        );
+        assert_eq!(pod.tolerations.as_ref().map(Vec::len), Some(1));
+        assert_eq!(pod.containers[1].image.as_deref(), Some("agent:test"));
+        assert!(
+            pod.containers[1]
+                .args
+                .as_ref()
+                .expect("args")
+                .contains(&"--backend-url=http://127.0.0.1:8080".to_string())
+        );
+    }
+
+    #[test]
+    fn edge_replicas_from_the_plan_override_the_minimum() {
+        let plan = EdgeReplicas::from([("assistant-store-east-qwen2-5-1-5b-instruct".to_string(), 5)]);
+        let children = build(&pool(), &images(), &plan);
+        assert_eq!(children.deployments[1].spec.as_ref().and_then(|s| s.replicas), Some(5));
+    }
+
+    #[test]
+    fn an_external_cloud_endpoint_runs_no_cloud_pods_and_reaches_the_endpoint() {
+        let mut p = pool();
+        p.spec.cloud.image = None;
+        p.spec.cloud.endpoint = Some("https://llm.example.com/v1/".into());
+        let children = build(&p, &images(), &EdgeReplicas::new());
+        assert!(!names(&children.deployments).contains(&"assistant-cloud".to_string()));
+        let text = &children.config_maps[0].data.as_ref().expect("data")[crate::gateway::config::CONFIG_FILE];
+        let config: GatewayConfig = serde_json::from_str(text).expect("config parses");
+        assert_eq!(config.cloud.url, "https://llm.example.com");
+        assert_eq!(config.edge.len(), 2);
+    }
+
+    #[test]
+    fn a_routing_change_changes_the_gateway_config_hash() {
+        let hash = |p: &InferencePool| {
+            let children = build(p, &images(), &EdgeReplicas::new());
+            let gateway = children.deployments.last().expect("gateway").clone();
+            gateway
+                .spec
+                .and_then(|s| s.template.metadata?.annotations?.get(gateway::CONFIG_HASH_ANNOTATION).cloned())
+        };
+        let mut p = pool();
+        let before = hash(&p);
+        p.spec.routing.mode = crate::api::RoutingMode::Cloud;
+        assert_ne!(before, hash(&p));
+    }
+}

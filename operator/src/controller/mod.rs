@@ -2,8 +2,6 @@
 
 mod apply;
 mod conditions;
-#[cfg(test)]
-mod fixtures;
 mod reconcile;
 pub mod status;
 pub mod validate;

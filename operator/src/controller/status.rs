@@ -189,3 +189,104 @@ pub fn is_unschedulable(pod: &Pod) -> bool {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::DeploymentStatus;
+    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+
+    use super::*;
+    use crate::children::{EdgeReplicas, Images, build};
+    use crate::fixtures::pool;
+
+    fn now() -> Time {
+        Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    /// Every desired Deployment, reported with `ready` of its replicas ready.
+    fn observed(desired: &children::Children, ready: impl Fn(i32) -> i32) -> Observed {
+        let deployments = desired.deployments.iter().map(|d| {
+            let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+            let mut d = d.clone();
+            d.metadata.generation = Some(1);
+            d.status = Some(DeploymentStatus {
+                observed_generation: Some(1),
+                replicas: Some(want),
+                updated_replicas: Some(want),
+                ready_replicas: Some(ready(want)),
+                ..DeploymentStatus::default()
+            });
+            (d.name_any(), d)
+        });
+        Observed { deployments: deployments.collect(), unschedulable: Vec::new() }
+    }
+
+    fn desired() -> children::Children {
+        build(&pool(), &Images { edge_agent: "a".into(), gateway: "g".into() }, &EdgeReplicas::new())
+    }
+
+    fn condition<'a>(status: &'a InferencePoolStatus, type_: &str) -> (&'a str, &'a str) {
+        let c = status.conditions.iter().find(|c| c.type_ == type_).expect("condition present");
+        (c.status.as_str(), c.reason.as_str())
+    }
+
+    #[test]
+    fn all_replicas_ready_makes_the_pool_ready_with_counts() {
+        let desired = desired();
+        let status = compute(&pool(), &desired, &observed(&desired, |want| want), &now());
+        assert_eq!(condition(&status, READY), ("True", "AllReplicasReady"));
+        assert_eq!(condition(&status, PROGRESSING), ("False", "RolloutComplete"));
+        assert_eq!(condition(&status, DEGRADED), ("False", "AsExpected"));
+        assert_eq!(status.edge_replicas.as_deref(), Some("3/3"));
+        assert_eq!(status.cloud.as_ref().map(|c| c.ready_replicas), Some(2));
+    }
+
+    #[test]
+    fn missing_replicas_keep_the_pool_not_ready_and_say_which_tier_waits() {
+        let desired = desired();
+        let status = compute(&pool(), &desired, &observed(&desired, |want| want - 1), &now());
+        let ready = status.conditions.iter().find(|c| c.type_ == READY).expect("Ready");
+        assert_eq!(ready.status, "False");
+        assert!(
+            ready.message.contains("edge pool store-east model qwen2.5-1.5b-instruct 1/2 ready"),
+            "{}",
+            ready.message
+        );
+    }
+
+    #[test]
+    fn an_unschedulable_pod_degrades_the_pool_naming_its_edge_pool() {
+        let desired = desired();
+        let mut observed = observed(&desired, |want| want);
+        let mut pod = Pod::default();
+        pod.metadata.name = Some("p-1".into());
+        pod.metadata.labels = Some(names::edge_labels("assistant", "factory-west", "smollm2"));
+        pod.status = Some(PodStatus {
+            conditions: Some(vec![PodCondition {
+                type_: "PodScheduled".into(),
+                status: "False".into(),
+                reason: Some("Unschedulable".into()),
+                message: Some("0/9 nodes are available".into()),
+                ..PodCondition::default()
+            }]),
+            ..PodStatus::default()
+        });
+        assert!(is_unschedulable(&pod));
+        observed.unschedulable.push(pod);
+        let status = compute(&pool(), &desired, &observed, &now());
+        let degraded = status.conditions.iter().find(|c| c.type_ == DEGRADED).expect("Degraded");
+        assert_eq!(degraded.status, "True");
+        assert!(
+            degraded.message.contains("edge pool factory-west model smollm2: 0/9 nodes are available"),
+            "{}",
+            degraded.message
+        );
+    }
+
+    #[test]
+    fn an_invalid_spec_is_reported_in_ready_and_degraded() {
+        let status = invalid(&pool(), &["routing.mode is progressive".into()], &now());
+        assert_eq!(condition(&status, READY), ("False", "InvalidSpec"));
+        assert_eq!(condition(&status, DEGRADED), ("True", "InvalidSpec"));
+    }
+}

@@ -80,7 +80,7 @@ pub fn quantity_value(quantity: &Quantity) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::fixtures::pool;
+    use crate::fixtures::pool;
 
     #[test]
     fn the_example_pool_is_valid() {

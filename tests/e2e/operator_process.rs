@@ -1,0 +1,121 @@
+//! The operator as a process: restarts that change nothing write nothing, and leader election
+//! lets exactly one replica reconcile, with the standby taking over when the leader stops.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::ResourceExt;
+use kube::api::ListParams;
+use pice_operator::api::InferencePool;
+use pice_tests::namespace::TestNamespace;
+use pice_tests::operator::OperatorProcess;
+use pice_tests::{example_pool, kubectl, poll, pools};
+use serde_json::json;
+
+/// resourceVersion of the pool and of every child, keyed by kind and name.
+async fn versions(ns: &TestNamespace) -> BTreeMap<String, String> {
+    async fn of<K>(ns: &TestNamespace, into: &mut BTreeMap<String, String>)
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let params = ListParams::default().labels("pice.dev/pool=assistant");
+        for o in ns.api::<K>().list_metadata(&params).await.unwrap_or_else(|e| panic!("{e}")).items {
+            into.insert(
+                format!("{}/{}", K::kind(&()), o.name_any()),
+                o.resource_version().unwrap_or_default(),
+            );
+        }
+    }
+    let mut all = BTreeMap::new();
+    of::<Deployment>(ns, &mut all).await;
+    of::<Service>(ns, &mut all).await;
+    of::<ConfigMap>(ns, &mut all).await;
+    of::<ServiceAccount>(ns, &mut all).await;
+    of::<Role>(ns, &mut all).await;
+    of::<RoleBinding>(ns, &mut all).await;
+    of::<PodDisruptionBudget>(ns, &mut all).await;
+    let pool = ns.api::<InferencePool>().get("assistant").await.unwrap_or_else(|e| panic!("{e}"));
+    all.insert("InferencePool/assistant".into(), pool.resource_version().unwrap_or_default());
+    all
+}
+
+/// Waits until two snapshots a few seconds apart agree: controllers have settled.
+async fn settled_versions(ns: &TestNamespace) -> BTreeMap<String, String> {
+    poll::until("resourceVersions to settle", Duration::from_secs(60), || async {
+        let before = versions(ns).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        (versions(ns).await == before).then_some(before)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn restarting_the_operator_with_nothing_changed_writes_nothing() {
+    kubectl::apply_crds().await;
+    TestNamespace::run("restart", |ns| async move {
+        let first = OperatorProcess::start(&ns.name, "pice-operator", "first").await;
+        pools::apply(&ns, &example_pool("assistant")).await;
+        pools::wait_condition(&ns, "assistant", "Ready", "True").await;
+        let before = settled_versions(&ns).await;
+        assert!(before.len() >= 15, "pool and children snapshot: {before:?}");
+        first.stop().await;
+
+        let second = OperatorProcess::start(&ns.name, "pice-operator", "second").await;
+        poll::until("the new operator to reconcile", Duration::from_secs(60), || async {
+            (second.reconciliations().await >= 1.0).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let after = versions(&ns).await;
+        let changed: Vec<_> =
+            before.iter().filter(|(k, v)| after.get(*k) != Some(v)).map(|(k, _)| k).collect();
+        assert!(changed.is_empty(), "restart rewrote {changed:?}\noperator log:\n{}", second.log());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_stops() {
+    kubectl::apply_crds().await;
+    TestNamespace::run("leader", |ns| async move {
+        let a = OperatorProcess::start(&ns.name, "pice-operator", "replica-a").await;
+        let b = OperatorProcess::start(&ns.name, "pice-operator", "replica-b").await;
+        let (leader, standby) = poll::until("one leader", Duration::from_secs(30), || async {
+            match (a.is_leader().await, b.is_leader().await) {
+                (true, false) => Some(true),
+                (false, true) => Some(false),
+                _ => None,
+            }
+        })
+        .await
+        .then_some((a, b))
+        .unwrap_or_else(|| panic!("unreachable"));
+        pools::apply(&ns, &example_pool("assistant")).await;
+        pools::wait_condition(&ns, "assistant", "Ready", "True").await;
+        assert!(leader.reconciliations().await >= 1.0);
+        assert_eq!(standby.reconciliations().await, 0.0, "the standby must not reconcile");
+        assert!(!standby.is_leader().await);
+
+        leader.stop().await;
+        poll::until("the standby to take the lease", Duration::from_secs(45), || async {
+            standby.is_leader().await.then_some(())
+        })
+        .await;
+        pools::patch(&ns, "assistant", &json!({"spec": {"gateway": {"replicas": 3}}})).await;
+        let deployments = ns.api::<Deployment>();
+        poll::until("the new leader to scale the gateway", Duration::from_secs(60), || async {
+            let d = deployments.get("assistant-gateway").await.ok()?;
+            (d.spec?.replicas == Some(3)).then_some(())
+        })
+        .await;
+        assert!(standby.reconciliations().await >= 1.0);
+    })
+    .await;
+}

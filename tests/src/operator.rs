@@ -1,0 +1,99 @@
+//! The operator as a real process (`target/<profile>/pice-operator`), as a Deployment would run it.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use crate::poll;
+
+/// A running `pice-operator` process, killed when dropped.
+pub struct OperatorProcess {
+    child: Child,
+    /// Address of its `/metrics`, `/healthz` and `/readyz` endpoints.
+    pub metrics_addr: SocketAddr,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Path of the `pice-operator` binary next to the test binary (`make e2e` builds it).
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("test binary path: {e}"));
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap_or_else(|| panic!("target dir"));
+    let path = profile_dir.join("pice-operator");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p pice-operator` (make e2e does)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("free port: {e}"));
+    listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("free port: {e}"))
+}
+
+impl OperatorProcess {
+    /// Starts an operator that watches `namespace` and competes for Lease `lease` there.
+    pub async fn start(namespace: &str, lease: &str, identity: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let log = dir.path().join("operator.log");
+        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("log file: {e}"));
+        let metrics_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let child = Command::new(binary())
+            .args(["--namespace", namespace, "--lease-namespace", namespace, "--lease-name", lease])
+            .args(["--identity", identity, "--metrics-listen", &metrics_addr.to_string()])
+            .args(["--not-ready-requeue-seconds", "2"])
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting pice-operator: {e}"));
+        let operator = Self { child, metrics_addr, log, _dir: dir };
+        let url = format!("http://{metrics_addr}/readyz");
+        poll::until("the operator's /readyz", Duration::from_secs(30), || async {
+            let ok = reqwest::get(&url).await.ok()?.status().is_success();
+            ok.then_some(())
+        })
+        .await;
+        operator
+    }
+
+    /// The value of one sample of `/metrics`, e.g. `pice_operator_leader`, or `None` if absent.
+    pub async fn metric(&self, sample: &str) -> Option<f64> {
+        let body =
+            reqwest::get(format!("http://{}/metrics", self.metrics_addr)).await.ok()?.text().await.ok()?;
+        body.lines().find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
+    /// Successful reconciliations so far.
+    pub async fn reconciliations(&self) -> f64 {
+        self.metric("pice_operator_reconciliations_total{result=\"ok\"}").await.unwrap_or(0.0)
+    }
+
+    /// Whether this process holds the lease.
+    pub async fn is_leader(&self) -> bool {
+        self.metric("pice_operator_leader").await == Some(1.0)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+        }
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await;
+        match status {
+            Ok(Ok(status)) => assert!(status.success(), "operator exited with {status}:\n{}", self.log()),
+            _ => panic!("operator did not stop within 20 s:\n{}", self.log()),
+        }
+    }
+
+    /// What the process logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
