@@ -88,6 +88,7 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
 /// Runs the operator until SIGTERM or Ctrl-C; returns an error if it loses the lease.
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format);
+    pice_edge_agent::crypto::install_default_provider();
     let registry = Registry::new();
     let metrics = Metrics::register(&registry)?;
     let ready = Arc::new(AtomicBool::new(false));
@@ -102,6 +103,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     );
 
     let client = Client::try_default().await.context("connecting to the Kubernetes API")?;
+    ensure_crd_installed(&client).await?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
     let mut leadership =
         Leadership::join(client.clone(), &args.lease_namespace, &args.lease_name, &identity).await?;
@@ -119,7 +121,12 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             () = leadership.lost() => lost = true,
         }
         controller_stop.cancel();
-        controller.await.context("controller task")?;
+        // The controller waits for in-flight reconciles; give up on it after a grace period.
+        let mut controller = controller;
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut controller).await.is_err() {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "controller did not stop in time; aborting it");
+            controller.abort();
+        }
         metrics.leader.set(0);
     }
     leadership.release().await;
@@ -128,6 +135,21 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!lost, "lost the leader lease; exiting so a fresh process can compete again");
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long in-flight reconciles may run on after a stop.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Fails with the way out when the API server does not serve `InferencePool`.
+async fn ensure_crd_installed(client: &Client) -> anyhow::Result<()> {
+    let pools: kube::Api<crate::api::InferencePool> = kube::Api::all(client.clone());
+    match pools.list_metadata(&kube::api::ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => anyhow::bail!(
+            "the InferencePool CRD (inferencepools.pice.dev) is not installed: run `kubectl apply -f crds/` or install the Helm chart"
+        ),
+        Err(error) => Err(error).context("checking that the InferencePool CRD is installed"),
+    }
 }
 
 fn settings(args: &OperatorArgs) -> Settings {

@@ -20,7 +20,8 @@ async fn crds_apply_with_kubectl_and_explain_reads_well() {
 
     let edge = kubectl::ok(&["explain", "inferencepool.spec.edge"], None).await;
     assert!(edge.contains("GROUP:      pice.dev"), "{edge}");
-    assert!(edge.contains("The edge tier: SLM node pools that expand sketch points in parallel."), "{edge}");
+    assert!(edge.contains("The edge SLM tier: node pools whose SLMs expand sketch points."), "{edge}");
+    assert!(edge.contains("Edge node pools, each a set of nodes"), "{edge}");
     assert!(edge.contains("pools\t<[]Object>"), "{edge}");
 
     let replicas = kubectl::ok(&["explain", "inferencepool.spec.edge.pools.replicas"], None).await;

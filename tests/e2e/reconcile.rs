@@ -147,6 +147,7 @@ async fn status_reaches_ready_with_counts_and_degraded_explains_unschedulable_or
 
         let mut stranded = example_pool("stranded");
         stranded["spec"]["edge"]["pools"][1]["nodeSelector"] = json!({"pice.dev/edge-pool": "cell-site-9"});
+        stranded["spec"]["cloud"] = json!({"model": "llama", "endpoint": "https://llm.example.com/v1"});
         pools::apply(&ns, &stranded).await;
         let pool = pools::wait_condition(&ns, "stranded", "Degraded", "True").await;
         let degraded =

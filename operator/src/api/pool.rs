@@ -8,6 +8,8 @@ use super::{CloudSpec, EdgeSpec, InferencePoolStatus, RoutingSpec};
 
 /// A progressive inference pool: a cloud LLM writes short sketches, edge SLMs expand the points
 /// in parallel, and a gateway serves the merged answer through an OpenAI-compatible API.
+// Several `printcolumn(type_ = ...)` attributes are one column each, not duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "pice.dev",

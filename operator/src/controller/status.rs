@@ -152,23 +152,27 @@ fn progressing(rollouts: &[(String, Rollout)]) -> State {
 }
 
 fn degraded(observed: &Observed) -> State {
-    let Some(pod) = observed.unschedulable.first() else {
+    if observed.unschedulable.is_empty() {
         return State::new(DEGRADED, false, "AsExpected", "no problem found");
-    };
-    let reason = pod
-        .status
+    }
+    let mut by_tier: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for pod in &observed.unschedulable {
+        let entry = by_tier.entry(tier_of(pod)).or_insert_with(|| (0, scheduler_message(pod)));
+        entry.0 += 1;
+    }
+    let parts: Vec<String> =
+        by_tier.iter().map(|(tier, (count, why))| format!("{tier} ({count} pod(s)): {why}")).collect();
+    State::new(DEGRADED, true, "PodsUnschedulable", format!("pods cannot be scheduled: {}", parts.join("; ")))
+}
+
+/// Why the scheduler could not place a pod, as it said.
+fn scheduler_message(pod: &Pod) -> String {
+    pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
         .and_then(|c| c.message.clone())
-        .unwrap_or_else(|| "no reason given".into());
-    let message = format!(
-        "{} pod(s) cannot be scheduled, e.g. {} of {}: {reason}",
-        observed.unschedulable.len(),
-        pod.name_any(),
-        tier_of(pod)
-    );
-    State::new(DEGRADED, true, "PodsUnschedulable", message)
+        .unwrap_or_else(|| "no reason given".into())
 }
 
 /// The tier a pod belongs to, in words (`edge pool store-east model qwen`, `cloud`, `gateway`).
@@ -277,7 +281,9 @@ mod tests {
         let degraded = status.conditions.iter().find(|c| c.type_ == DEGRADED).expect("Degraded");
         assert_eq!(degraded.status, "True");
         assert!(
-            degraded.message.contains("edge pool factory-west model smollm2: 0/9 nodes are available"),
+            degraded
+                .message
+                .contains("edge pool factory-west model smollm2 (1 pod(s)): 0/9 nodes are available"),
             "{}",
             degraded.message
         );

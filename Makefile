@@ -1,0 +1,44 @@
+# Developer entry points. `make` or `make help` lists the targets and what they do.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+# State dir of the local control plane started by `make cluster-up`.
+PICE_CLUSTER_DIR ?= /tmp/pice-cluster
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: cluster-up
+cluster-up: ## Start a local Kubernetes control plane in PICE_CLUSTER_DIR (default /tmp/pice-cluster)
+	@PICE_CLUSTER_DIR=$(PICE_CLUSTER_DIR) tests/cluster/up.sh >/dev/null
+	@echo "Local cluster running; its state and logs are in $(PICE_CLUSTER_DIR). Use it with:"
+	@echo "  source $(PICE_CLUSTER_DIR)/env.sh   # sets KUBECONFIG, puts kubectl 1.35 and helm 4 first on PATH"
+	@echo "  kubectl get nodes -o wide"
+	@echo "Stop it with: make cluster-down"
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane and remove PICE_CLUSTER_DIR
+	@tests/cluster/down.sh $(PICE_CLUSTER_DIR)
+
+.PHONY: test
+test: lint unit e2e ## The test command: lint, unit tests, e2e tests on a fresh local control plane
+
+.PHONY: lint
+lint: ## cargo fmt --check and clippy with warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+.PHONY: unit
+unit: ## Unit and socket-level tests of every crate (no cluster needed; includes the CRD drift check)
+	cargo test --workspace --exclude pice-tests --locked
+
+.PHONY: e2e
+e2e: ## E2e tests against a local control plane started for the run and torn down after it
+	cargo build -p pice-operator --bins --locked
+	tests/cluster/with-cluster.sh cargo test -p pice-tests --locked
+
+.PHONY: crds
+crds: ## Regenerate crds/inferencepool.yaml from the Rust types
+	cargo run -q -p pice-operator --bin pice-operator -- crd > crds/inferencepool.yaml

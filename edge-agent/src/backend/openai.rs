@@ -1,0 +1,143 @@
+//! The OpenAI-HTTP backend: any OpenAI-compatible server (vLLM, SGLang, llama.cpp
+//! `llama-server`, Ollama, TGI, `pice-sim`) through streamed chat completions.
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::openai_stream::generation_events;
+use super::{BackendError, ExpansionRequest, GenerationStream, ModelBackend};
+use crate::openai_wire::{ChatCompletionRequest, StreamOptions};
+use crate::{crypto, prompt};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A model served over OpenAI's chat-completions API.
+#[derive(Clone, Debug)]
+pub struct OpenAiBackend {
+    client: reqwest::Client,
+    base_url: String,
+    model: String,
+}
+
+impl OpenAiBackend {
+    /// `base_url` ends in the API root, e.g. `http://127.0.0.1:8080/v1`; `model` is sent as
+    /// the request's `model` (the name the server serves).
+    pub fn new(base_url: &str, model: impl Into<String>) -> Result<Self, BackendError> {
+        crypto::install_default_provider();
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|e| BackendError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(BackendError::Config(format!(
+                "backend URL {base_url:?} must start with http:// or https://"
+            )));
+        }
+        Ok(Self { client, base_url, model: model.into() })
+    }
+
+    fn request_body(&self, request: &ExpansionRequest) -> ChatCompletionRequest {
+        ChatCompletionRequest {
+            model: self.model.clone(),
+            messages: prompt::expansion_messages(&request.question, &request.sketch, request.point_index),
+            stream: true,
+            max_tokens: Some(request.max_tokens),
+            seed: request.seed,
+            logprobs: request.want_logprobs,
+            stream_options: Some(StreamOptions { include_usage: true }),
+            ..ChatCompletionRequest::default()
+        }
+    }
+
+    async fn start(&self, request: ExpansionRequest) -> Result<GenerationStream, BackendError> {
+        let url = format!("{}/chat/completions", self.base_url);
+        let response = self
+            .client
+            .post(&url)
+            .json(&self.request_body(&request))
+            .send()
+            .await
+            .map_err(|source| BackendError::Unreachable { url, source })?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(BackendError::Status {
+                status: status.as_u16(),
+                body: body.chars().take(500).collect(),
+            });
+        }
+        let events = generation_events(response.bytes_stream(), request.want_logprobs);
+        Ok(Box::pin(events))
+    }
+
+    async fn answers(&self) -> bool {
+        let url = format!("{}/models", self.base_url);
+        let response = self.client.get(url).timeout(READY_TIMEOUT).send().await;
+        response.is_ok_and(|r| r.status().is_success())
+    }
+}
+
+impl ModelBackend for OpenAiBackend {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn generate(&self, request: ExpansionRequest) -> BoxFuture<'_, Result<GenerationStream, BackendError>> {
+        self.start(request).boxed()
+    }
+
+    fn ready(&self) -> BoxFuture<'_, bool> {
+        self.answers().boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn request() -> ExpansionRequest {
+        ExpansionRequest {
+            question: "Why do leaves change colour?".into(),
+            sketch: vec!["Chlorophyll breaks down".into(), "Carotenoids show".into()],
+            point_index: 1,
+            max_tokens: 64,
+            want_logprobs: true,
+            seed: Some(7),
+        }
+    }
+
+    #[test]
+    fn the_request_streams_with_usage_and_carries_budget_seed_and_logprobs() {
+        let backend = OpenAiBackend::new("http://127.0.0.1:8080/v1/", "qwen").unwrap();
+        let body = serde_json::to_value(backend.request_body(&request())).unwrap();
+        assert_eq!(body["model"], "qwen");
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!((body["max_tokens"].as_u64(), body["seed"].as_u64()), (Some(64), Some(7)));
+        assert_eq!(body["logprobs"], true);
+        let user = body["messages"][1]["content"].as_str().unwrap();
+        assert!(user.ends_with("Expand only point 2: Carotenoids show"));
+    }
+
+    #[test]
+    fn a_url_without_scheme_is_rejected() {
+        let error = OpenAiBackend::new("127.0.0.1:8080/v1", "m").unwrap_err();
+        assert!(error.to_string().contains("must start with http://"));
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unreachable_and_not_ready() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        drop(listener);
+        let backend = OpenAiBackend::new(&url, "m").unwrap();
+        assert!(!backend.ready().await);
+        let error = backend.generate(request()).await.err().unwrap();
+        assert_eq!(error.label(), "unreachable");
+    }
+}

@@ -1,0 +1,155 @@
+//! The `pice-sim` binary over real HTTP: its OpenAI-compatible API, its "simulated" labels, the
+//! OpenAI backend against it, and a whole agent in front of it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{TestAgent, eventually, expand_request, http, metric, settings};
+use futures::StreamExt;
+use pice_edge_agent::backend::openai::OpenAiBackend;
+use pice_edge_agent::backend::{ExpansionRequest, FinishReason, GenerationEvent, ModelBackend};
+use pice_edge_agent::openai_wire::{ChatCompletion, ChatCompletionRequest, ModelList};
+use pice_edge_agent::prompt;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A `pice-sim` process; killed when dropped.
+struct SimProcess {
+    base_url: String,
+    _child: Child,
+}
+
+async fn start_pice_sim(profile: &str) -> SimProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pice-sim"))
+        .args(["--profile", profile, "--seed", "7", "--model", "smollm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first = BufReader::new(stdout).lines().next_line().await.unwrap().expect("a first line");
+    let addr = first.strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {first}"));
+    SimProcess { base_url: format!("http://{addr}/v1"), _child: child }
+}
+
+fn expansion() -> ExpansionRequest {
+    ExpansionRequest {
+        question: "How does a heat pump heat a house?".into(),
+        sketch: vec![
+            "A refrigerant absorbs outdoor heat".into(),
+            "A compressor raises its temperature".into(),
+        ],
+        point_index: 0,
+        max_tokens: 100,
+        want_logprobs: true,
+        seed: None,
+    }
+}
+
+#[tokio::test]
+async fn the_openai_backend_returns_the_expanded_text_from_a_running_pice_sim() {
+    let sim = start_pice_sim("edge-smollm-cpu").await;
+    let backend = OpenAiBackend::new(&sim.base_url, "smollm").unwrap();
+    assert!(backend.ready().await);
+    let events: Vec<_> = backend.generate(expansion()).await.unwrap().map(|e| e.unwrap()).collect().await;
+
+    let (last, texts) = events.split_last().unwrap();
+    let text: String = texts
+        .iter()
+        .map(|e| match e {
+            GenerationEvent::Text(t) => t.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(text.starts_with("A refrigerant absorbs outdoor heat "), "{text}");
+    let GenerationEvent::Finished(usage) = last else { panic!("{last:?}") };
+    assert_eq!(usage.finish_reason, FinishReason::Stop);
+    assert_eq!(usage.completion_tokens as usize, texts.len(), "usage chunk matches the deltas");
+    assert!(usage.prompt_tokens > 30);
+    assert!(usage.mean_logprob.is_some_and(|l| l < 0.0));
+
+    let again: Vec<_> = backend.generate(expansion()).await.unwrap().map(|e| e.unwrap()).collect().await;
+    assert_eq!(events, again, "the same seed and prompt give the same text");
+}
+
+#[tokio::test]
+async fn pice_sim_labels_everything_it_returns_as_simulated() {
+    let sim = start_pice_sim("edge-smollm-cpu").await;
+    let http = http();
+    let request = ChatCompletionRequest {
+        messages: prompt::sketch_messages("How do tides work?", 4, 6),
+        ..ChatCompletionRequest::default()
+    };
+    let response =
+        http.post(format!("{}/chat/completions", sim.base_url)).json(&request).send().await.unwrap();
+    assert_eq!(response.headers()["x-pice-simulated"], "true");
+    let completion: ChatCompletion = response.json().await.unwrap();
+    assert_eq!(completion.model, "smollm-simulated");
+    assert_eq!(completion.system_fingerprint.as_deref(), Some("pice-sim"));
+    let sketch = completion.choices[0].message.text().into_owned();
+    let numbers: Vec<&str> = sketch.lines().map(|l| l.split_once(". ").unwrap().0).collect();
+    assert_eq!(numbers, ["1", "2", "3", "4"], "{sketch}");
+    let usage = completion.usage.unwrap();
+    assert_eq!(usage.completion_tokens as usize, sketch.split_whitespace().count());
+
+    let models: ModelList =
+        http.get(format!("{}/models", sim.base_url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(models.data[0].id, "smollm-simulated");
+    let root = sim.base_url.trim_end_matches("/v1");
+    let metrics = http.get(format!("{root}/metrics")).send().await.unwrap();
+    assert_eq!(metrics.headers()["x-pice-simulated"], "true");
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("pice_sim_generated_tokens_total{model=\"smollm-simulated\"}"), "{metrics}");
+    let bad = http.post(format!("{}/chat/completions", sim.base_url)).body("{").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let error: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+}
+
+#[tokio::test]
+async fn an_agent_in_front_of_pice_sim_streams_the_expansion_over_grpc() {
+    let sim = start_pice_sim("edge-smollm-cpu").await;
+    let backend = Arc::new(OpenAiBackend::new(&sim.base_url, "smollm").unwrap());
+    let agent = TestAgent::start(settings(2, 2), backend).await;
+    let chunks: Vec<_> = agent
+        .client()
+        .await
+        .expand(expand_request(2))
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|c| c.unwrap())
+        .collect()
+        .await;
+    let text: String = chunks.iter().map(|c| c.text.as_str()).collect();
+    assert!(text.starts_with("Indoor coils release the heat "), "{text}");
+    let done = chunks.last().unwrap().done.as_ref().unwrap();
+    assert_eq!(done.completion_tokens as usize, chunks.len() - 1);
+    agent.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancelling_at_the_agent_stops_generation_in_pice_sim() {
+    let sim = start_pice_sim("cloud-llama70b-h100x4").await;
+    let backend = Arc::new(OpenAiBackend::new(&sim.base_url, "smollm").unwrap());
+    let agent = TestAgent::start(settings(1, 1), backend).await;
+    let mut stream = agent.client().await.expand(expand_request(0)).await.unwrap().into_inner();
+    stream.next().await.unwrap().unwrap();
+    drop(stream);
+
+    let metrics_url = format!("{}/metrics", sim.base_url.trim_end_matches("/v1"));
+    let sim_metrics = || async { http().get(&metrics_url).send().await.unwrap().text().await.unwrap() };
+    let cancelled = eventually(Duration::from_secs(5), || async {
+        metric(&sim_metrics().await, "pice_sim_requests_cancelled_total") == Some(1.0)
+    });
+    assert!(cancelled.await, "{}", sim_metrics().await);
+    let metrics = sim_metrics().await;
+    assert_eq!(metric(&metrics, "pice_sim_requests_completed_total"), Some(0.0));
+    assert_eq!(metric(&metrics, "pice_sim_requests_running"), Some(0.0));
+    assert_eq!(metric(&agent.metrics().await, "pice_edge_cancelled_total"), Some(1.0));
+}
