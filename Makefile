@@ -42,3 +42,7 @@ e2e: ## E2e tests against a local control plane started for the run and torn dow
 .PHONY: crds
 crds: ## Regenerate crds/inferencepool.yaml from the Rust types
 	cargo run -q -p pice-operator --bin pice-operator -- crd > crds/inferencepool.yaml
+
+.PHONY: demo
+demo: ## Run the operator on a local control plane with the example pool, show the result, tear down
+	deploy/local/demo.sh
