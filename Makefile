@@ -36,8 +36,8 @@ unit: ## Unit and socket-level tests of every crate (no cluster needed; includes
 
 .PHONY: e2e
 e2e: ## E2e tests against a local control plane started for the run and torn down after it
-	cargo build -p pice-operator --bins --locked
-	tests/cluster/with-cluster.sh cargo test -p pice-tests --locked
+	cargo build -p pice-operator -p pice-edge-agent --bins --locked
+	tests/cluster/with-cluster.sh cargo test -p pice-tests --locked --no-fail-fast
 
 .PHONY: crds
 crds: ## Regenerate crds/inferencepool.yaml from the Rust types

@@ -1,6 +1,7 @@
 //! PICE operator: the `InferencePool` API and the controller that reconciles it.
 
 pub mod api;
+pub mod autoscale;
 pub mod children;
 pub mod controller;
 pub mod error;
@@ -10,5 +11,6 @@ pub mod gateway;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod placement;
 pub mod run;
 pub mod telemetry;

@@ -1,6 +1,6 @@
 //! Prometheus metrics of the operator, registered in a registry passed in (never the global one).
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// The operator's metrics.
 #[derive(Clone)]
@@ -17,6 +17,10 @@ pub struct Metrics {
     pub ready_replicas: IntGaugeVec,
     /// 1 while this process holds the leader lease.
     pub leader: IntGauge,
+    /// Measured total queue depth per edge pool and model.
+    pub queue_depth: GaugeVec,
+    /// Changes of edge replicas by direction.
+    pub scale_events: IntCounterVec,
 }
 
 impl Metrics {
@@ -52,6 +56,14 @@ impl Metrics {
                 replica_labels,
             )?,
             leader: IntGauge::new("pice_operator_leader", "1 while this process holds the leader lease")?,
+            queue_depth: GaugeVec::new(
+                Opts::new("pice_operator_queue_depth", "Measured waiting plus running requests of an edge pool's model"),
+                &["pool", "namespace", "edge_pool", "model"],
+            )?,
+            scale_events: IntCounterVec::new(
+                Opts::new("pice_operator_scale_events_total", "Changes of edge replicas by direction"),
+                &["pool", "namespace", "edge_pool", "model", "direction"],
+            )?,
         };
         registry.register(Box::new(metrics.reconciliations.clone()))?;
         registry.register(Box::new(metrics.reconcile_errors.clone()))?;
@@ -59,6 +71,8 @@ impl Metrics {
         registry.register(Box::new(metrics.desired_replicas.clone()))?;
         registry.register(Box::new(metrics.ready_replicas.clone()))?;
         registry.register(Box::new(metrics.leader.clone()))?;
+        registry.register(Box::new(metrics.queue_depth.clone()))?;
+        registry.register(Box::new(metrics.scale_events.clone()))?;
         Ok(metrics)
     }
 

@@ -69,6 +69,12 @@ pub struct OperatorArgs {
     /// Seconds between looks at a pool that is not Ready yet.
     #[arg(long, env = "PICE_NOT_READY_REQUEUE_SECONDS", default_value_t = 10)]
     pub not_ready_requeue_seconds: u64,
+    /// Seconds between measurements of edge queue depth (the autoscaler's sync period).
+    #[arg(long, env = "PICE_SYNC_PERIOD_SECONDS", default_value_t = 5.0)]
+    pub sync_period_seconds: f64,
+    /// Relative change of the per-replica queue the autoscaler ignores (0.1 = 10 %).
+    #[arg(long, env = "PICE_SCALE_TOLERANCE", default_value_t = 0.1)]
+    pub scale_tolerance: f64,
     /// Log format.
     #[arg(long, env = "PICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -158,6 +164,8 @@ fn settings(args: &OperatorArgs) -> Settings {
         resync: Duration::from_secs(args.resync_seconds),
         not_ready_requeue: Duration::from_secs(args.not_ready_requeue_seconds),
         namespace: args.namespace.clone(),
+        sync_period: Duration::from_secs_f64(args.sync_period_seconds.max(0.1)),
+        tolerance: args.scale_tolerance,
     }
 }
 

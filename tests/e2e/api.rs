@@ -1,8 +1,10 @@
 //! The `InferencePool` API as the API server serves it: CRD install, `kubectl explain`, and
 //! schema/CEL validation that rejects invalid pools with messages naming the field.
 
+use std::time::Duration;
+
 use pice_tests::namespace::TestNamespace;
-use pice_tests::{example_pool, kubectl};
+use pice_tests::{example_pool, kubectl, poll};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -18,7 +20,12 @@ async fn crds_apply_with_kubectl_and_explain_reads_well() {
     )
     .await;
 
-    let edge = kubectl::ok(&["explain", "inferencepool.spec.edge"], None).await;
+    // The API server publishes a new CRD's OpenAPI schema a moment after it is Established.
+    let edge = poll::until("kubectl explain to know InferencePool", Duration::from_secs(30), || async {
+        let out = kubectl::run(&["explain", "inferencepool.spec.edge"], None).await;
+        out.success.then_some(out.stdout)
+    })
+    .await;
     assert!(edge.contains("GROUP:      pice.dev"), "{edge}");
     assert!(edge.contains("The edge SLM tier: node pools whose SLMs expand sketch points."), "{edge}");
     assert!(edge.contains("Edge node pools, each a set of nodes"), "{edge}");

@@ -18,20 +18,25 @@ pub struct Output {
 
 /// Runs `kubectl ARGS`, feeding `stdin` when given.
 pub async fn run(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new("kubectl")
+    exec("kubectl", args, stdin).await
+}
+
+/// Runs another command-line tool a user runs beside kubectl (`helm`, `promtool`) the same way.
+pub async fn exec(program: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("starting kubectl: {e}"));
-    let mut input = child.stdin.take().unwrap_or_else(|| panic!("kubectl stdin"));
+        .unwrap_or_else(|e| panic!("starting {program}: {e}"));
+    let mut input = child.stdin.take().unwrap_or_else(|| panic!("{program} stdin"));
     let text = stdin.unwrap_or_default().to_owned();
     tokio::spawn(async move {
         let _ = input.write_all(text.as_bytes()).await;
     });
-    let output = child.wait_with_output().await.unwrap_or_else(|e| panic!("running kubectl: {e}"));
+    let output = child.wait_with_output().await.unwrap_or_else(|e| panic!("running {program}: {e}"));
     Output {
         success: output.status.success(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

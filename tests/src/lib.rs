@@ -4,11 +4,17 @@
 //! The tests drive whatever cluster `KUBECONFIG` names; `make e2e` starts the local control
 //! plane of `tests/cluster/` for them.
 
+pub mod agents;
+pub mod helm;
 pub mod kubectl;
+pub mod load;
+pub mod monitoring;
 pub mod namespace;
+pub mod nodes;
 pub mod operator;
 pub mod poll;
 pub mod pools;
+pub mod service_account;
 
 use std::path::PathBuf;
 

@@ -18,20 +18,17 @@ pub struct OperatorProcess {
     _dir: tempfile::TempDir,
 }
 
-/// Path of the `pice-operator` binary next to the test binary (`make e2e` builds it).
-fn binary() -> PathBuf {
+/// Path of one of the workspace's binaries next to the test binary (`make e2e` builds them).
+pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("test binary path: {e}"));
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap_or_else(|| panic!("target dir"));
-    let path = profile_dir.join("pice-operator");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p pice-operator` (make e2e does)",
-        path.display()
-    );
+    let path = profile_dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --bins` (make e2e does)", path.display());
     path
 }
 
-fn free_port() -> u16 {
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("free port: {e}"));
     listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("free port: {e}"))
 }
@@ -39,28 +36,47 @@ fn free_port() -> u16 {
 impl OperatorProcess {
     /// Starts an operator that watches `namespace` and competes for Lease `lease` there.
     pub async fn start(namespace: &str, lease: &str, identity: &str) -> Self {
+        Self::start_with(namespace, lease, identity, &[]).await
+    }
+
+    /// Like [`Self::start`], with extra command-line arguments.
+    pub async fn start_with(namespace: &str, lease: &str, identity: &str, extra: &[&str]) -> Self {
+        let operator = Self::spawn(namespace, lease, identity, extra, &[]);
+        operator.wait_ready().await;
+        operator
+    }
+
+    /// Starts the process like [`Self::start_with`], plus environment variables (e.g. a
+    /// `KUBECONFIG` with another identity), without waiting for it to become ready.
+    pub fn spawn(namespace: &str, lease: &str, identity: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let log = dir.path().join("operator.log");
         let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("log file: {e}"));
         let metrics_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let child = Command::new(binary())
+        let child = Command::new(binary("pice-operator"))
             .args(["--namespace", namespace, "--lease-namespace", namespace, "--lease-name", lease])
             .args(["--identity", identity, "--metrics-listen", &metrics_addr.to_string()])
             .args(["--not-ready-requeue-seconds", "2"])
+            .args(extra)
             .env("RUST_LOG", "info,kube=warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("starting pice-operator: {e}"));
-        let operator = Self { child, metrics_addr, log, _dir: dir };
-        let url = format!("http://{metrics_addr}/readyz");
+        Self { child, metrics_addr, log, _dir: dir }
+    }
+
+    /// Waits until the process answers `/readyz` (it reached the API server and joined the
+    /// leader election).
+    pub async fn wait_ready(&self) {
+        let url = format!("http://{}/readyz", self.metrics_addr);
         poll::until("the operator's /readyz", Duration::from_secs(30), || async {
             let ok = reqwest::get(&url).await.ok()?.status().is_success();
             ok.then_some(())
         })
         .await;
-        operator
     }
 
     /// The value of one sample of `/metrics`, e.g. `pice_operator_leader`, or `None` if absent.

@@ -10,7 +10,7 @@ mod status;
 
 pub use cloud::CloudSpec;
 pub use crd::{CRD_FILE, crd_yaml};
-pub use edge::{AutoscalingSpec, EdgeModel, EdgePool, EdgeSpec, QueueSource, ReplicaRange};
+pub use edge::{AutoscalingSpec, EdgeModel, EdgePool, EdgeSpec, PrometheusSource, QueueSource, ReplicaRange};
 pub use pool::{GatewayService, GatewaySpec, InferencePool, InferencePoolSpec, ServiceType};
 pub use routing::{
     EnsembleSelector, EnsembleSpec, ExpansionSpec, FallbackSpec, RoutingMode, RoutingSpec, SketchSpec,

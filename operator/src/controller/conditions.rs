@@ -8,6 +8,10 @@ pub const READY: &str = "Ready";
 pub const PROGRESSING: &str = "Progressing";
 /// `Degraded`: something needs a person (invalid spec, pods that cannot be scheduled).
 pub const DEGRADED: &str = "Degraded";
+/// `Placed`: every edge pool's nodes can hold `replicas.max` of each model.
+pub const PLACED: &str = "Placed";
+/// `ScalingActive`: edge queue depth is measured, so replicas follow it.
+pub const SCALING: &str = "ScalingActive";
 
 /// A condition's new state, before transition times are settled.
 #[derive(Clone, Debug, PartialEq)]

@@ -3,12 +3,13 @@
 mod apply;
 mod conditions;
 mod reconcile;
+mod scale;
 pub mod status;
 pub mod validate;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -19,6 +20,7 @@ use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::InferencePool;
+use crate::autoscale::{History, QueueMeasurer};
 use crate::children::Images;
 use crate::children::names::{MANAGED_BY, POOL_LABEL};
 use crate::metrics::Metrics;
@@ -34,6 +36,10 @@ pub struct Settings {
     pub not_ready_requeue: Duration,
     /// Watch only this namespace (all namespaces when `None`).
     pub namespace: Option<String>,
+    /// How often edge queue depth is measured and replicas are decided.
+    pub sync_period: Duration,
+    /// Relative change of the per-replica queue ignored by the autoscaler.
+    pub tolerance: f64,
 }
 
 /// What every reconciliation shares.
@@ -46,8 +52,14 @@ pub struct Context {
     pub metrics: Metrics,
     /// Controller settings.
     pub settings: Settings,
+    /// Measures edge queue depth.
+    pub measurer: QueueMeasurer,
     /// Consecutive failures per pool, for retry backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Recent replica recommendations per edge Deployment (`namespace/name`).
+    histories: Mutex<HashMap<String, History>>,
+    /// When this controller started; the autoscaler's clock counts from here.
+    started: Instant,
 }
 
 impl Context {
@@ -59,8 +71,22 @@ impl Context {
             client,
             metrics,
             settings,
+            measurer: QueueMeasurer::default(),
             failures: Mutex::new(HashMap::new()),
+            histories: Mutex::new(HashMap::new()),
+            started: Instant::now(),
         }
+    }
+
+    /// Seconds since the controller started (monotonic).
+    fn now_seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Runs `f` on the recommendation history of one edge Deployment.
+    fn with_history<T>(&self, key: &str, f: impl FnOnce(&mut History) -> T) -> T {
+        let mut histories = self.histories.lock().unwrap_or_else(|e| e.into_inner());
+        f(histories.entry(key.to_string()).or_default())
     }
 
     fn count_failure(&self, pool: &InferencePool) -> u32 {

@@ -17,11 +17,12 @@ use serde_json::json;
 use super::Context;
 use super::apply::{apply_all, prune};
 use super::conditions::{DEGRADED, READY, transitions};
+use super::scale::{self, ModelPlan};
 use super::status::{self, Observed};
 use super::validate::validate;
 use crate::api::{InferencePool, InferencePoolStatus};
 use crate::children::names::{FIELD_MANAGER, POOL_LABEL};
-use crate::children::{self, Children, EdgeReplicas};
+use crate::children::{self, Children};
 use crate::error::{Error, Result};
 
 /// Reconciles one pool and says when to look again.
@@ -45,15 +46,22 @@ async fn reconcile_inner(pool: &InferencePool, ctx: &Context) -> Result<Action> 
         ctx.metrics.reconciliations.with_label_values(&["invalid"]).inc();
         return Ok(Action::await_change());
     }
-    let desired = children::build(pool, &ctx.settings.images, &EdgeReplicas::new());
+    let before = observe(pool, ctx).await?;
+    let plans = scale::plan(pool, ctx, &before).await?;
+    let desired = children::build(pool, &ctx.settings.images, &scale::replicas(&plans));
     apply_children(pool, ctx, &desired).await?;
+    record_scaling(pool, ctx, &plans).await;
     let observed = observe(pool, ctx).await?;
-    let status = status::compute(pool, &desired, &observed, &now);
+    let status = status::compute(pool, &desired, &observed, &plans, &now);
     let ready = status.conditions.iter().any(|c| c.type_ == READY && c.status == "True");
     ctx.metrics.record_status(&pool.name_any(), &pool.namespace().unwrap_or_default(), &status);
     publish_status(pool, ctx, status).await?;
     ctx.metrics.reconciliations.with_label_values(&["ok"]).inc();
-    Ok(Action::requeue(if ready { ctx.settings.resync } else { ctx.settings.not_ready_requeue }))
+    let mut next = if ready { ctx.settings.resync } else { ctx.settings.not_ready_requeue };
+    if !plans.is_empty() {
+        next = next.min(ctx.settings.sync_period);
+    }
+    Ok(Action::requeue(next))
 }
 
 async fn apply_children(pool: &InferencePool, ctx: &Context, desired: &Children) -> Result<()> {
@@ -84,8 +92,31 @@ async fn observe(pool: &InferencePool, ctx: &Context) -> Result<Observed> {
         .map_err(|source| Error::List { what: "Pods", source })?;
     Ok(Observed {
         deployments: deployments.items.into_iter().map(|d| (d.name_any(), d)).collect(),
-        unschedulable: pods.items.into_iter().filter(status::is_unschedulable).collect(),
+        pods: pods.items,
     })
+}
+
+/// A `Scaled` event and metrics for every edge Deployment whose replicas changed.
+async fn record_scaling(pool: &InferencePool, ctx: &Context, plans: &[ModelPlan]) {
+    let (name, ns) = (pool.name_any(), pool.namespace().unwrap_or_default());
+    for plan in plans {
+        let labels = [name.as_str(), ns.as_str(), plan.edge_pool.as_str(), plan.model.as_str()];
+        if let Some(queue) = plan.queue {
+            ctx.metrics.queue_depth.with_label_values(&labels).set(queue);
+        }
+        let Some(previous) = plan.previous.filter(|p| *p != plan.replicas) else { continue };
+        let direction = if plan.replicas > previous { "up" } else { "down" };
+        ctx.metrics.scale_events.with_label_values(&[&labels[..], &[direction]].concat()).inc();
+        tracing::info!(pool = %name, edge_pool = %plan.edge_pool, model = %plan.model, from = previous, to = plan.replicas, reason = %plan.reason, "scaled");
+        let note = format!(
+            "edge pool {} model {}: {previous} → {} replicas ({}; {} fit on {} node(s))",
+            plan.edge_pool, plan.model, plan.replicas, plan.reason, plan.fits, plan.nodes
+        );
+        let event = Event { type_: EventType::Normal, reason: "Scaled".into(), note: Some(note), action: "Scale".into(), secondary: None };
+        if let Err(error) = ctx.recorder.publish(&event, &pool.object_ref(&())).await {
+            tracing::warn!(%error, pool = %name, "failed to record event");
+        }
+    }
 }
 
 /// Writes the status when it differs from the stored one, and records events on transitions.

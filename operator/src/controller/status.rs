@@ -7,7 +7,8 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
-use super::conditions::{self, DEGRADED, PROGRESSING, READY, State};
+use super::conditions::{self, DEGRADED, PLACED, PROGRESSING, READY, SCALING, State};
+use super::scale::ModelPlan;
 use crate::api::{CloudStatus, EdgePoolStatus, GatewayStatus, InferencePool, InferencePoolStatus};
 use crate::children::{self, names};
 
@@ -16,8 +17,8 @@ use crate::children::{self, names};
 pub struct Observed {
     /// The pool's Deployments by name.
     pub deployments: BTreeMap<String, Deployment>,
-    /// The pool's pods that the scheduler could not place.
-    pub unschedulable: Vec<Pod>,
+    /// The pool's pods.
+    pub pods: Vec<Pod>,
 }
 
 /// Replica counts of one Deployment.
@@ -47,6 +48,7 @@ pub fn compute(
     pool: &InferencePool,
     desired: &children::Children,
     observed: &Observed,
+    plans: &[ModelPlan],
     now: &Time,
 ) -> InferencePoolStatus {
     let name = pool.name_any();
@@ -67,20 +69,19 @@ pub fn compute(
         for model in &edge_pool.models {
             let child = names::edge(&name, &edge_pool.name, &model.name);
             let rollout = observed.rollout(&child, want(&child));
-            edge_pools.push(EdgePoolStatus {
-                name: edge_pool.name.clone(),
-                model: model.name.clone(),
-                ready_replicas: rollout.ready,
-                desired_replicas: rollout.desired,
-                ..EdgePoolStatus::default()
-            });
+            let plan = plans.iter().find(|p| p.deployment == child);
+            edge_pools.push(edge_pool_status(pool, plan, (&edge_pool.name, &model.name), rollout, now));
             rollouts.push((format!("edge pool {} model {}", edge_pool.name, model.name), rollout));
         }
     }
     let (edge_ready, edge_desired) =
         edge_pools.iter().fold((0, 0), |(r, d), e| (r + e.ready_replicas, d + e.desired_replicas));
     let previous = pool.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
-    let states = vec![ready(&rollouts), progressing(&rollouts), degraded(observed)];
+    let mut states = vec![ready(&rollouts), progressing(&rollouts), degraded(observed)];
+    if !plans.is_empty() {
+        states.extend([placed(plans), scaling(plans)]);
+    }
+    let measured: Vec<f64> = plans.iter().filter_map(|p| p.queue).collect();
     InferencePoolStatus {
         observed_generation: pool.metadata.generation,
         conditions: conditions::settle(states, previous, pool.metadata.generation, now),
@@ -99,7 +100,64 @@ pub fn compute(
             url: children::gateway_url(pool),
         }),
         edge_replicas: Some(format!("{edge_ready}/{edge_desired}")),
-        queue_depth: None,
+        queue_depth: (!measured.is_empty()).then(|| measured.iter().sum()),
+    }
+}
+
+fn edge_pool_status(
+    pool: &InferencePool,
+    plan: Option<&ModelPlan>,
+    (edge_pool, model): (&str, &str),
+    rollout: Rollout,
+    now: &Time,
+) -> EdgePoolStatus {
+    let before = pool.status.as_ref().and_then(|s| s.edge_pools.iter().find(|e| e.name == edge_pool && e.model == model));
+    let scaled = plan.is_some_and(|p| p.previous.is_some_and(|r| r != p.replicas));
+    EdgePoolStatus {
+        name: edge_pool.into(),
+        model: model.into(),
+        ready_replicas: rollout.ready,
+        desired_replicas: rollout.desired,
+        nodes: plan.map(|p| p.nodes),
+        queue_depth: plan.and_then(|p| p.queue),
+        last_scale_time: if scaled { Some(now.clone()) } else { before.and_then(|b| b.last_scale_time.clone()) },
+        message: plan.map(|p| p.unmeasured.clone().unwrap_or_else(|| p.reason.clone())),
+    }
+}
+
+fn placed(plans: &[ModelPlan]) -> State {
+    let short: Vec<String> = plans
+        .iter()
+        .filter(|p| p.fits < p.max)
+        .map(|p| {
+            format!(
+                "edge pool {} model {}: replicas.max is {} but its {} node(s) fit {} (short by {})",
+                p.edge_pool,
+                p.model,
+                p.max,
+                p.nodes,
+                p.fits,
+                p.max - p.fits
+            )
+        })
+        .collect();
+    if short.is_empty() {
+        State::new(PLACED, true, "Fits", "every edge pool's nodes can hold replicas.max of each model")
+    } else {
+        State::new(PLACED, false, "InsufficientCapacity", short.join("; "))
+    }
+}
+
+fn scaling(plans: &[ModelPlan]) -> State {
+    let unmeasured: Vec<String> = plans
+        .iter()
+        .filter_map(|p| Some(format!("edge pool {} model {}: {}", p.edge_pool, p.model, p.unmeasured.as_ref()?)))
+        .collect();
+    if unmeasured.is_empty() {
+        State::new(SCALING, true, "QueueMeasured", "replicas follow the measured queue depth")
+    } else {
+        let message = format!("holding replicas, queue depth unavailable: {}", unmeasured.join("; "));
+        State::new(SCALING, false, "QueueDepthUnavailable", message)
     }
 }
 
@@ -152,11 +210,12 @@ fn progressing(rollouts: &[(String, Rollout)]) -> State {
 }
 
 fn degraded(observed: &Observed) -> State {
-    if observed.unschedulable.is_empty() {
+    let unschedulable: Vec<&Pod> = observed.pods.iter().filter(|p| is_unschedulable(p)).collect();
+    if unschedulable.is_empty() {
         return State::new(DEGRADED, false, "AsExpected", "no problem found");
     }
     let mut by_tier: BTreeMap<String, (usize, String)> = BTreeMap::new();
-    for pod in &observed.unschedulable {
+    for pod in unschedulable {
         let entry = by_tier.entry(tier_of(pod)).or_insert_with(|| (0, scheduler_message(pod)));
         entry.0 += 1;
     }
@@ -222,7 +281,7 @@ mod tests {
             });
             (d.name_any(), d)
         });
-        Observed { deployments: deployments.collect(), unschedulable: Vec::new() }
+        Observed { deployments: deployments.collect(), pods: Vec::new() }
     }
 
     fn desired() -> children::Children {
@@ -237,7 +296,7 @@ mod tests {
     #[test]
     fn all_replicas_ready_makes_the_pool_ready_with_counts() {
         let desired = desired();
-        let status = compute(&pool(), &desired, &observed(&desired, |want| want), &now());
+        let status = compute(&pool(), &desired, &observed(&desired, |want| want), &[], &now());
         assert_eq!(condition(&status, READY), ("True", "AllReplicasReady"));
         assert_eq!(condition(&status, PROGRESSING), ("False", "RolloutComplete"));
         assert_eq!(condition(&status, DEGRADED), ("False", "AsExpected"));
@@ -248,7 +307,7 @@ mod tests {
     #[test]
     fn missing_replicas_keep_the_pool_not_ready_and_say_which_tier_waits() {
         let desired = desired();
-        let status = compute(&pool(), &desired, &observed(&desired, |want| want - 1), &now());
+        let status = compute(&pool(), &desired, &observed(&desired, |want| want - 1), &[], &now());
         let ready = status.conditions.iter().find(|c| c.type_ == READY).expect("Ready");
         assert_eq!(ready.status, "False");
         assert!(
@@ -276,8 +335,8 @@ mod tests {
             ..PodStatus::default()
         });
         assert!(is_unschedulable(&pod));
-        observed.unschedulable.push(pod);
-        let status = compute(&pool(), &desired, &observed, &now());
+        observed.pods.push(pod);
+        let status = compute(&pool(), &desired, &observed, &[], &now());
         let degraded = status.conditions.iter().find(|c| c.type_ == DEGRADED).expect("Degraded");
         assert_eq!(degraded.status, "True");
         assert!(

@@ -3,10 +3,10 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::api::{InferencePool, RoutingMode};
 use crate::children::names;
+use crate::placement::resources::quantity_value;
 
 /// Every problem found in a pool's spec, as messages naming the field; empty when valid.
 pub fn validate(pool: &InferencePool) -> Vec<String> {
@@ -55,31 +55,10 @@ fn requests_within_limits(field: &str, resources: Option<&ResourceRequirements>)
         .collect()
 }
 
-/// A resource quantity as a number (`500m` = 0.5, `2Gi` = 2·2³⁰), or `None` if unparsable.
-pub fn quantity_value(quantity: &Quantity) -> Option<f64> {
-    let text = quantity.0.trim();
-    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let scale = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        _ => return None,
-    };
-    Some(number * scale)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use crate::fixtures::pool;
 
     #[test]

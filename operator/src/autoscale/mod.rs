@@ -1,0 +1,8 @@
+//! Autoscaling of edge replicas on measured queue depth: the recommendation (pure, HPA
+//! semantics) and the sources that measure the queue.
+
+pub mod recommend;
+pub mod source;
+
+pub use recommend::{decide, Decision, History, Policy};
+pub use source::{QueueMeasurer, Target};

@@ -1,0 +1,109 @@
+//! Where queue depth comes from: the edge agents' `Load` RPC, or a PromQL query.
+
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use pice_edge_agent::proto::edge_agent_client::EdgeAgentClient;
+use pice_edge_agent::proto::LoadRequest;
+use tonic::transport::Endpoint;
+
+use crate::api::{AutoscalingSpec, PrometheusSource, QueueSource};
+
+/// How long one measurement may take before the source counts as unreachable.
+const MEASURE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The edge Deployment being measured.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// Pool name.
+    pub pool: String,
+    /// Edge pool name.
+    pub edge_pool: String,
+    /// Model name.
+    pub model: String,
+    /// `ip:port` of the gRPC endpoint of every ready replica.
+    pub agents: Vec<String>,
+}
+
+/// Measures total queue depth (waiting plus running requests over ready replicas).
+#[derive(Clone, Default)]
+pub struct QueueMeasurer {
+    http: reqwest::Client,
+}
+
+impl QueueMeasurer {
+    /// Measures the queue of `target` from the source `spec` names; `Err` says why it could not.
+    pub async fn measure(&self, spec: &AutoscalingSpec, target: &Target) -> Result<f64, String> {
+        match (spec.source, &spec.prometheus) {
+            (QueueSource::Agents, _) => from_agents(&target.agents).await,
+            (QueueSource::Prometheus, Some(prometheus)) => self.from_prometheus(prometheus, target).await,
+            (QueueSource::Prometheus, None) => Err("autoscaling.prometheus is not set".into()),
+        }
+    }
+
+    async fn from_prometheus(&self, source: &PrometheusSource, target: &Target) -> Result<f64, String> {
+        let query = source
+            .query
+            .replace("$edgePool", &target.edge_pool)
+            .replace("$pool", &target.pool)
+            .replace("$model", &target.model);
+        let base = format!("{}/api/v1/query", source.url.trim_end_matches('/'));
+        let url = reqwest::Url::parse_with_params(&base, &[("query", query.as_str())])
+            .map_err(|e| format!("prometheus url {base}: {e}"))?;
+        let response = self
+            .http
+            .get(url.clone())
+            .timeout(MEASURE_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| format!("prometheus {url}: {e}"))?;
+        let body: serde_json::Value = response.json().await.map_err(|e| format!("prometheus {url}: {e}"))?;
+        sum_of_vector(&body).ok_or_else(|| format!("prometheus query {query:?} returned no samples"))
+    }
+}
+
+/// Sums the samples of an instant-vector query result; `None` when there are none.
+fn sum_of_vector(body: &serde_json::Value) -> Option<f64> {
+    let samples = body.pointer("/data/result")?.as_array()?;
+    let values: Vec<f64> = samples.iter().filter_map(|s| s.pointer("/value/1")?.as_str()?.parse().ok()).collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+async fn from_agents(agents: &[String]) -> Result<f64, String> {
+    let loads = try_join_all(agents.iter().map(|agent| load_of(agent))).await?;
+    Ok(loads.iter().sum())
+}
+
+async fn load_of(agent: &str) -> Result<f64, String> {
+    let unreachable = |e: &dyn std::fmt::Display| format!("edge agent {agent}: {e}");
+    let endpoint = Endpoint::from_shared(format!("http://{agent}")).map_err(|e| unreachable(&e))?;
+    let channel = endpoint
+        .connect_timeout(MEASURE_TIMEOUT)
+        .timeout(MEASURE_TIMEOUT)
+        .connect()
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let report = EdgeAgentClient::new(channel).load(LoadRequest {}).await.map_err(|e| unreachable(&e.message()))?;
+    let report = report.into_inner();
+    Ok(f64::from(report.waiting + report.running))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instant_vector_is_summed_and_an_empty_one_is_no_measurement() {
+        let body = serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {}, "value": [1.0, "2.5"]}, {"metric": {}, "value": [1.0, "4"]}]}});
+        assert_eq!(sum_of_vector(&body), Some(6.5));
+        let empty = serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}});
+        assert_eq!(sum_of_vector(&empty), None);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_agent_is_an_error_not_a_zero() {
+        let error = from_agents(&["127.0.0.1:9".into()]).await.expect_err("nothing listens on port 9");
+        assert!(error.contains("edge agent 127.0.0.1:9"), "{error}");
+    }
+}

@@ -1,0 +1,142 @@
+//! Placement and autoscaling on the local control plane: replicas capped by what the nodes hold,
+//! following nodes that join, and following the queue depth that real edge agents report.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use pice_tests::agents::AgentFleet;
+use pice_tests::load::Load;
+use pice_tests::namespace::TestNamespace;
+use pice_tests::nodes::FakeNodes;
+use pice_tests::operator::OperatorProcess;
+use pice_tests::{example_pool, kubectl, poll, pools};
+use serde_json::{Value, json};
+
+/// A pool whose only edge pool is on the test's own nodes: one model asking 2 cpu per replica.
+fn pool_on(nodes: &FakeNodes, min: i32, max: i32, autoscaling: Value) -> Value {
+    let mut pool = example_pool("scaled");
+    pool["spec"]["cloud"] = json!({"model": "llama", "endpoint": "https://llm.example.com/v1"});
+    let mut edge = pool["spec"]["edge"]["pools"][0].clone();
+    edge["name"] = json!("site");
+    edge["nodeSelector"] = json!({"pice.dev/edge-pool": nodes.pool});
+    edge["models"][0]["resources"] = json!({"requests": {"cpu": "2", "memory": "1Gi"}});
+    edge["replicas"] = json!({"min": min, "max": max});
+    edge["autoscaling"] = autoscaling;
+    pool["spec"]["edge"]["pools"] = json!([edge]);
+    pool
+}
+
+const DEPLOYMENT: &str = "scaled-site-qwen2-5-1-5b-instruct";
+const PODS: &str = "pice.dev/pool=scaled,pice.dev/edge-pool=site";
+
+async fn replicas(ns: &TestNamespace) -> Option<i32> {
+    ns.api::<Deployment>().get(DEPLOYMENT).await.ok()?.spec?.replicas
+}
+
+async fn wait_replicas(ns: &TestNamespace, want: i32, within: Duration) {
+    poll::until(&format!("{DEPLOYMENT} at {want} replicas"), within, || async {
+        (replicas(ns).await == Some(want)).then_some(())
+    })
+    .await;
+}
+
+async fn start_operator(ns: &TestNamespace, sync: &str) -> OperatorProcess {
+    kubectl::apply_crds().await;
+    OperatorProcess::start_with(&ns.name, "pice-operator", "e2e", &["--sync-period-seconds", sync]).await
+}
+
+#[tokio::test]
+async fn replicas_are_capped_by_node_capacity_and_follow_a_joining_node() {
+    TestNamespace::run("placement", |ns| async move {
+        let mut nodes = FakeNodes::new(ns.client.clone(), &ns.name);
+        nodes.add("4", "8Gi").await;
+        nodes.add("4", "8Gi").await;
+        let _operator = start_operator(&ns, "1").await;
+        pools::apply(&ns, &pool_on(&nodes, 10, 10, json!({}))).await;
+
+        let pool = pools::wait_condition(&ns, "scaled", "Placed", "False").await;
+        let placed = pools::condition(&pool, "Placed").cloned().unwrap_or_else(|| panic!("no Placed"));
+        assert_eq!(placed.reason, "InsufficientCapacity");
+        let expected = "edge pool site model qwen2.5-1.5b-instruct: replicas.max is 10 but its 2 node(s) fit 4 (short by 6)";
+        assert!(placed.message.contains(expected), "{}", placed.message);
+        wait_replicas(&ns, 4, Duration::from_secs(30)).await;
+        assert_no_pod_pending(&ns).await;
+
+        nodes.add("4", "8Gi").await;
+        wait_replicas(&ns, 6, Duration::from_secs(30)).await;
+        let api = ns.api::<pice_operator::api::InferencePool>();
+        poll::until("status to show 3 nodes and 6 desired replicas", Duration::from_secs(30), || async {
+            let status = api.get("scaled").await.ok()?.status?;
+            let edge = status.edge_pools.first()?;
+            (edge.nodes == Some(3) && edge.desired_replicas == 6).then_some(())
+        })
+        .await;
+        assert_no_pod_pending(&ns).await;
+        nodes.delete().await;
+    })
+    .await;
+}
+
+async fn assert_no_pod_pending(ns: &TestNamespace) {
+    let pods = ns.api::<Pod>();
+    poll::until("every pod of the pool bound to a node", Duration::from_secs(30), || async {
+        let list = pods.list(&ListParams::default().labels(PODS)).await.ok()?;
+        list.items.iter().all(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some())).then_some(())
+    })
+    .await;
+}
+
+/// The IP of a pod of the edge Deployment that is not being deleted.
+async fn live_pod_ip(ns: &TestNamespace) -> String {
+    let pods = ns.api::<Pod>();
+    poll::until("a live edge pod with an IP", Duration::from_secs(30), || async {
+        let list = pods.list(&ListParams::default().labels(PODS)).await.ok()?;
+        let live = list.items.into_iter().find(|p| p.metadata.deletion_timestamp.is_none())?;
+        live.status?.pod_ip
+    })
+    .await
+}
+
+#[tokio::test]
+async fn replicas_follow_the_queue_that_real_agents_report_and_hold_when_it_is_unknown() {
+    TestNamespace::run("autoscale", |ns| async move {
+        let mut nodes = FakeNodes::new(ns.client.clone(), &ns.name);
+        for _ in 0..3 {
+            nodes.add("8", "16Gi").await;
+        }
+        let autoscaling = json!({"targetQueueDepth": 2, "scaleDownStabilizationSeconds": 8});
+        let _operator = start_operator(&ns, "1").await;
+        pools::apply(&ns, &pool_on(&nodes, 1, 4, autoscaling)).await;
+        let pool = pools::wait_condition(&ns, "scaled", "ScalingActive", "False").await;
+        let scaling = pools::condition(&pool, "ScalingActive").cloned().unwrap_or_else(|| panic!("no condition"));
+        assert_eq!(scaling.reason, "QueueDepthUnavailable", "no agent runs yet: {}", scaling.message);
+        assert_eq!(replicas(&ns).await, Some(1), "an unmeasurable queue holds replicas");
+
+        let fleet = AgentFleet::follow(&ns, PODS);
+        pools::wait_condition(&ns, "scaled", "ScalingActive", "True").await;
+        let load = Load::start(&live_pod_ip(&ns).await, 8);
+        let spike = Instant::now();
+        wait_replicas(&ns, 4, Duration::from_secs(20)).await;
+        eprintln!("queue spike to patched Deployment: {:?} (sync period 1 s)", spike.elapsed());
+        assert!(spike.elapsed() < Duration::from_secs(6), "scaled up within a few sync periods");
+        let events = kubectl::ok(&["get", "events", "-n", &ns.name, "--field-selector", "reason=Scaled"], None).await;
+        assert!(events.contains("1 → 4 replicas"), "a Scaled event with the numbers:\n{events}");
+
+        load.stop();
+        let calm = Instant::now();
+        wait_replicas(&ns, 1, Duration::from_secs(40)).await;
+        assert!(calm.elapsed() >= Duration::from_secs(7), "scaled down before the window: {:?}", calm.elapsed());
+
+        let load = Load::start(&live_pod_ip(&ns).await, 8);
+        wait_replicas(&ns, 4, Duration::from_secs(20)).await;
+        fleet.stop().await;
+        pools::wait_condition(&ns, "scaled", "ScalingActive", "False").await;
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        assert_eq!(replicas(&ns).await, Some(4), "agents gone: replicas hold, neither zero nor max");
+        load.stop();
+        nodes.delete().await;
+    })
+    .await;
+}
