@@ -23,7 +23,7 @@ cluster-down: ## Stop the local control plane and remove PICE_CLUSTER_DIR
 	@tests/cluster/down.sh $(PICE_CLUSTER_DIR)
 
 .PHONY: test
-test: lint unit e2e ## The test command: lint, unit tests, e2e tests on a fresh local control plane
+test: lint unit llama e2e ## The test command: lint, unit tests, the llama backend on a real model, e2e tests on a fresh local control plane
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors
@@ -33,6 +33,12 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 .PHONY: unit
 unit: ## Unit and socket-level tests of every crate (no cluster needed; includes the CRD drift check)
 	cargo test --workspace --exclude pice-tests --locked
+
+.PHONY: llama
+llama: ## Edge agent with the llama.cpp backend: clippy, then its tests on SmolLM2-135M (fetched once into ~/.cache/pice/models)
+	tests/llama/build-deps.sh
+	cargo clippy -p pice-edge-agent --features llama --all-targets --locked -- -D warnings
+	model=$$(tests/llama/fetch-model.sh) && PICE_MODEL_PATH=$$model cargo test -p pice-edge-agent --features llama --locked
 
 .PHONY: e2e
 e2e: ## E2e tests against a local control plane started for the run and torn down after it

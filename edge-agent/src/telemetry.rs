@@ -11,10 +11,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber; the level comes from `RUST_LOG` (default `info`). A second
+/// Installs the global subscriber; the level comes from `RUST_LOG` (default `info`, and `warn`
+/// for llama.cpp, which logs every model key and every context it creates at info). A second
 /// call (tests) leaves the first subscriber in place.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,llama-cpp-2=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

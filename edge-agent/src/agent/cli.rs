@@ -14,6 +14,8 @@ use super::server::{AgentSettings, bind};
 use super::service::Defaults;
 use super::tls::TlsFiles;
 use crate::backend::ModelBackend;
+#[cfg(feature = "llama")]
+use crate::backend::llama::{LlamaBackend, LlamaSettings};
 use crate::backend::openai::OpenAiBackend;
 use crate::backend::sim::SimBackend;
 use crate::sim::profiles;
@@ -27,6 +29,8 @@ pub enum BackendKind {
     Openai,
     /// The in-process simulator (no model; answers are labelled simulated).
     Sim,
+    /// llama.cpp in-process with the GGUF file at --model-path (a build with `--features llama`).
+    Llama,
 }
 
 /// The PICE edge agent: expands sketch points with the local model over gRPC.
@@ -49,6 +53,13 @@ pub struct Args {
     /// openai backend, the profile's model by default with the sim backend.
     #[arg(long, env = "PICE_EDGE_MODEL")]
     pub model: Option<String>,
+    /// GGUF model file of the llama backend.
+    #[arg(long, env = "PICE_MODEL_PATH")]
+    pub model_path: Option<PathBuf>,
+    /// CPU threads of each llama generation (all cores by default); with several slots, keep
+    /// slots × threads at or below the cores.
+    #[arg(long, env = "PICE_EDGE_LLAMA_THREADS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub llama_threads: Option<u32>,
     /// Hardware profile of the sim backend.
     #[arg(long, env = "PICE_EDGE_SIM_PROFILE", default_value = profiles::DEFAULT_PROFILE,
           value_parser = PossibleValuesParser::new(profiles::NAMES))]
@@ -120,7 +131,28 @@ impl Args {
                     .ok_or_else(|| Error::Config(format!("unknown profile {:?}", self.sim_profile)))?;
                 Ok(Arc::new(SimBackend::start(profile, self.seed, self.model.clone())))
             }
+            BackendKind::Llama => self.llama_backend(),
         }
+    }
+
+    /// Loads the GGUF model (blocks while llama.cpp reads it).
+    #[cfg(feature = "llama")]
+    fn llama_backend(&self) -> Result<Arc<dyn ModelBackend>, Error> {
+        let model_path = self.model_path.clone().ok_or_else(|| {
+            Error::Config("--model-path (PICE_MODEL_PATH) is required with --backend llama".to_owned())
+        })?;
+        let settings =
+            LlamaSettings { model_path, model_name: self.model.clone(), threads: self.llama_threads };
+        Ok(Arc::new(LlamaBackend::load(&settings)?))
+    }
+
+    #[cfg(not(feature = "llama"))]
+    fn llama_backend(&self) -> Result<Arc<dyn ModelBackend>, Error> {
+        Err(Error::Config(
+            "this pice-edge-agent was built without the llama backend; build it with \
+             `cargo build -p pice-edge-agent --features llama`"
+                .to_owned(),
+        ))
     }
 }
 
@@ -187,6 +219,33 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(args.settings().tls.unwrap().client_ca, Some(PathBuf::from("ca.pem")));
+    }
+
+    #[cfg(not(feature = "llama"))]
+    #[test]
+    fn the_llama_backend_in_a_build_without_it_says_how_to_build_it() {
+        let args = Args::try_parse_from(["pice-edge-agent", "--backend", "llama"]).unwrap();
+        let error = args.backend().err().unwrap();
+        assert!(error.to_string().contains("--features llama"), "{error}");
+    }
+
+    #[cfg(feature = "llama")]
+    #[test]
+    fn the_llama_backend_needs_a_model_file_that_exists() {
+        // PICE_MODEL_PATH may be set (`make llama` sets it), so clear what it filled in.
+        let mut args = Args::try_parse_from(["pice-edge-agent", "--backend", "llama"]).unwrap();
+        args.model_path = None;
+        assert!(args.backend().err().unwrap().to_string().contains("--model-path"));
+        let args = Args::try_parse_from([
+            "pice-edge-agent",
+            "--backend",
+            "llama",
+            "--model-path",
+            "/nonexistent.gguf",
+        ])
+        .unwrap();
+        let error = args.backend().err().unwrap();
+        assert!(error.to_string().contains("/nonexistent.gguf does not exist"), "{error}");
     }
 
     #[test]

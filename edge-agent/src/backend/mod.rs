@@ -5,10 +5,12 @@
 //! stops generation (the HTTP request is aborted, the simulated sequence leaves its batch), which
 //! is how the agent passes a caller's cancellation or a missed deadline down to the model.
 //!
-//! A backend that runs a model in-process (a later `llama` backend via `llama-cpp-2`) fits the
-//! same shape: generate on a blocking thread into a channel, wrap the receiver as the stream,
-//! and stop when a send fails because the stream was dropped.
+//! The `llama` backend (cargo feature `llama`) runs a GGUF model in-process with the same shape:
+//! it generates on a blocking thread into a channel, wraps the receiver as the stream, and stops
+//! when a send fails because the stream was dropped.
 
+#[cfg(feature = "llama")]
+pub mod llama;
 pub mod openai;
 mod openai_stream;
 pub mod sim;
@@ -100,6 +102,8 @@ pub enum BackendError {
     Protocol(String),
     #[error("invalid backend configuration: {0}")]
     Config(String),
+    #[error("the in-process model failed: {0}")]
+    Model(String),
 }
 
 impl BackendError {
@@ -111,6 +115,7 @@ impl BackendError {
             Self::Stream(_) => "stream",
             Self::Protocol(_) => "protocol",
             Self::Config(_) => "config",
+            Self::Model(_) => "model",
         }
     }
 
