@@ -11,6 +11,7 @@ use pice_tests::load::Load;
 use pice_tests::namespace::TestNamespace;
 use pice_tests::nodes::FakeNodes;
 use pice_tests::operator::OperatorProcess;
+use pice_tests::prometheus::Prometheus;
 use pice_tests::{example_pool, kubectl, poll, pools};
 use serde_json::{Value, json};
 
@@ -110,7 +111,8 @@ async fn replicas_follow_the_queue_that_real_agents_report_and_hold_when_it_is_u
         let _operator = start_operator(&ns, "1").await;
         pools::apply(&ns, &pool_on(&nodes, 1, 4, autoscaling)).await;
         let pool = pools::wait_condition(&ns, "scaled", "ScalingActive", "False").await;
-        let scaling = pools::condition(&pool, "ScalingActive").cloned().unwrap_or_else(|| panic!("no condition"));
+        let scaling =
+            pools::condition(&pool, "ScalingActive").cloned().unwrap_or_else(|| panic!("no condition"));
         assert_eq!(scaling.reason, "QueueDepthUnavailable", "no agent runs yet: {}", scaling.message);
         assert_eq!(replicas(&ns).await, Some(1), "an unmeasurable queue holds replicas");
 
@@ -121,13 +123,18 @@ async fn replicas_follow_the_queue_that_real_agents_report_and_hold_when_it_is_u
         wait_replicas(&ns, 4, Duration::from_secs(20)).await;
         eprintln!("queue spike to patched Deployment: {:?} (sync period 1 s)", spike.elapsed());
         assert!(spike.elapsed() < Duration::from_secs(6), "scaled up within a few sync periods");
-        let events = kubectl::ok(&["get", "events", "-n", &ns.name, "--field-selector", "reason=Scaled"], None).await;
+        let events =
+            kubectl::ok(&["get", "events", "-n", &ns.name, "--field-selector", "reason=Scaled"], None).await;
         assert!(events.contains("1 → 4 replicas"), "a Scaled event with the numbers:\n{events}");
 
         load.stop();
         let calm = Instant::now();
         wait_replicas(&ns, 1, Duration::from_secs(40)).await;
-        assert!(calm.elapsed() >= Duration::from_secs(7), "scaled down before the window: {:?}", calm.elapsed());
+        assert!(
+            calm.elapsed() >= Duration::from_secs(7),
+            "scaled down before the window: {:?}",
+            calm.elapsed()
+        );
 
         let load = Load::start(&live_pod_ip(&ns).await, 8);
         wait_replicas(&ns, 4, Duration::from_secs(20)).await;
@@ -136,6 +143,54 @@ async fn replicas_follow_the_queue_that_real_agents_report_and_hold_when_it_is_u
         tokio::time::sleep(Duration::from_secs(12)).await;
         assert_eq!(replicas(&ns).await, Some(4), "agents gone: replicas hold, neither zero nor max");
         load.stop();
+        nodes.delete().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replicas_follow_the_queue_measured_by_a_real_prometheus_and_hold_when_it_is_gone() {
+    TestNamespace::run("promscale", |ns| async move {
+        let mut nodes = FakeNodes::new(ns.client.clone(), &ns.name);
+        for _ in 0..2 {
+            nodes.add("8", "16Gi").await;
+        }
+        let prometheus = Prometheus::start("site").await;
+        let query = "sum(pice_edge_queue_depth{edge_pool=\"$edgePool\"}) + sum(pice_edge_running{edge_pool=\"$edgePool\"})";
+        let autoscaling = json!({
+            "targetQueueDepth": 2, "scaleDownStabilizationSeconds": 5, "source": "prometheus",
+            "prometheus": {"url": prometheus.url, "query": query},
+        });
+        let _operator = start_operator(&ns, "1").await;
+        pools::apply(&ns, &pool_on(&nodes, 1, 4, autoscaling)).await;
+        let fleet = AgentFleet::follow(&ns, PODS);
+        let keep_targets = async {
+            loop {
+                let ips = fleet.ips().await;
+                prometheus.scrape(&ips.iter().map(|ip| format!("{ip}:9090")).collect::<Vec<_>>());
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        };
+        let scenario = async {
+            pools::wait_condition(&ns, "scaled", "ScalingActive", "True").await;
+            let load = Load::start(&live_pod_ip(&ns).await, 8);
+            let spike = Instant::now();
+            wait_replicas(&ns, 4, Duration::from_secs(30)).await;
+            eprintln!("queue spike to patched Deployment through Prometheus: {:?}", spike.elapsed());
+            load.stop();
+            wait_replicas(&ns, 1, Duration::from_secs(40)).await;
+        };
+        tokio::select! {
+            () = scenario => {}
+            () = keep_targets => {}
+        }
+        prometheus.stop().await;
+        let pool = pools::wait_condition(&ns, "scaled", "ScalingActive", "False").await;
+        let message = pools::condition(&pool, "ScalingActive").map(|c| c.message.clone()).unwrap_or_default();
+        assert!(message.contains("prometheus"), "{message}");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(replicas(&ns).await, Some(1), "Prometheus gone: replicas hold");
+        fleet.stop().await;
         nodes.delete().await;
     })
     .await;

@@ -14,6 +14,7 @@ pub mod nodes;
 pub mod operator;
 pub mod poll;
 pub mod pools;
+pub mod prometheus;
 pub mod service_account;
 
 use std::path::PathBuf;
