@@ -8,11 +8,20 @@ use futures::future::BoxFuture;
 
 use super::openai_stream::generation_events;
 use super::{BackendError, ExpansionRequest, GenerationStream, ModelBackend};
-use crate::openai_wire::{ChatCompletionRequest, StreamOptions};
+use crate::openai_wire::{ChatCompletionRequest, ChatMessage, StreamOptions};
 use crate::{crypto, prompt};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Sampling options of one streamed chat completion.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChatOptions {
+    /// Token budget; `None` leaves it to the server.
+    pub max_tokens: Option<u32>,
+    pub seed: Option<u64>,
+    pub want_logprobs: bool,
+}
 
 /// A model served over OpenAI's chat-completions API.
 #[derive(Clone, Debug)]
@@ -40,25 +49,41 @@ impl OpenAiBackend {
         Ok(Self { client, base_url, model: model.into() })
     }
 
-    fn request_body(&self, request: &ExpansionRequest) -> ChatCompletionRequest {
+    fn request_body(&self, messages: Vec<ChatMessage>, options: ChatOptions) -> ChatCompletionRequest {
         ChatCompletionRequest {
             model: self.model.clone(),
-            messages: prompt::expansion_messages(&request.question, &request.sketch, request.point_index),
+            messages,
             stream: true,
-            max_tokens: Some(request.max_tokens),
-            seed: request.seed,
-            logprobs: request.want_logprobs,
+            max_tokens: options.max_tokens,
+            seed: options.seed,
+            logprobs: options.want_logprobs,
             stream_options: Some(StreamOptions { include_usage: true }),
             ..ChatCompletionRequest::default()
         }
     }
 
     async fn start(&self, request: ExpansionRequest) -> Result<GenerationStream, BackendError> {
+        let messages = prompt::expansion_messages(&request.question, &request.sketch, request.point_index);
+        let options = ChatOptions {
+            max_tokens: Some(request.max_tokens),
+            seed: request.seed,
+            want_logprobs: request.want_logprobs,
+        };
+        self.chat(messages, options).await
+    }
+
+    /// Streams a chat completion of any `messages` (the gateway's sketches and cloud answers);
+    /// resolves once the server has accepted the request.
+    pub async fn chat(
+        &self,
+        messages: Vec<ChatMessage>,
+        options: ChatOptions,
+    ) -> Result<GenerationStream, BackendError> {
         let url = format!("{}/chat/completions", self.base_url);
         let response = self
             .client
             .post(&url)
-            .json(&self.request_body(&request))
+            .json(&self.request_body(messages, options))
             .send()
             .await
             .map_err(|source| BackendError::Unreachable { url, source })?;
@@ -70,7 +95,7 @@ impl OpenAiBackend {
                 body: body.chars().take(500).collect(),
             });
         }
-        let events = generation_events(response.bytes_stream(), request.want_logprobs);
+        let events = generation_events(response.bytes_stream(), options.want_logprobs);
         Ok(Box::pin(events))
     }
 
@@ -114,7 +139,10 @@ mod tests {
     #[test]
     fn the_request_streams_with_usage_and_carries_budget_seed_and_logprobs() {
         let backend = OpenAiBackend::new("http://127.0.0.1:8080/v1/", "qwen").unwrap();
-        let body = serde_json::to_value(backend.request_body(&request())).unwrap();
+        let request = request();
+        let messages = prompt::expansion_messages(&request.question, &request.sketch, request.point_index);
+        let options = ChatOptions { max_tokens: Some(64), seed: Some(7), want_logprobs: true };
+        let body = serde_json::to_value(backend.request_body(messages, options)).unwrap();
         assert_eq!(body["model"], "qwen");
         assert_eq!(body["stream"], true);
         assert_eq!(body["stream_options"]["include_usage"], true);

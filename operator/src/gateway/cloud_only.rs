@@ -1,0 +1,69 @@
+//! Cloud-only answers: the conversation goes to the cloud LLM as it is and its text streams
+//! back; the timing feeds the cloud estimates of the `auto` decision.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use pice_edge_agent::backend::openai::ChatOptions;
+use pice_edge_agent::backend::{GenerationEvent, GenerationStream};
+
+use super::answer::{Answer, AnswerEnd, AnswerEvent, AnswerRequest, PiceInfo, usage};
+use super::error::ApiError;
+use super::estimates::Stopwatch;
+use super::state::Gateway;
+use crate::api::RoutingMode;
+
+/// Starts the cloud's answer; fails (503, or 400 when the cloud refuses the request) when the
+/// cloud does not accept it.
+pub async fn answer(
+    gateway: &Arc<Gateway>,
+    request: &AnswerRequest,
+    pice: PiceInfo,
+) -> Result<Answer, ApiError> {
+    let watch = Stopwatch::start();
+    let options =
+        ChatOptions { max_tokens: Some(request.max_tokens), seed: request.seed, want_logprobs: false };
+    let stream =
+        gateway.cloud.chat(request.messages.clone(), options).await.map_err(|e| ApiError::from_cloud(&e))?;
+    Ok(Answer { mode: RoutingMode::Cloud, events: relay(Arc::clone(gateway), stream, watch, pice) })
+}
+
+fn relay(
+    gateway: Arc<Gateway>,
+    mut stream: GenerationStream,
+    mut watch: Stopwatch,
+    mut pice: PiceInfo,
+) -> futures::stream::BoxStream<'static, AnswerEvent> {
+    async_stream::stream! {
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(GenerationEvent::Text(text)) => {
+                    watch.text();
+                    yield AnswerEvent::Text(text);
+                }
+                Ok(GenerationEvent::Finished(finished)) => {
+                    let tokens = finished.completion_tokens;
+                    record(&gateway, &watch, tokens);
+                    pice.cloud_tokens = pice.cloud_tokens.saturating_add(tokens);
+                    let usage = usage(finished.prompt_tokens, tokens);
+                    let finish_reason = finished.finish_reason.as_str();
+                    yield AnswerEvent::End(AnswerEnd { finish_reason, usage, pice });
+                    return;
+                }
+                Err(error) => {
+                    yield AnswerEvent::Failed(ApiError::from_cloud(&error));
+                    return;
+                }
+            }
+        }
+        yield AnswerEvent::Failed(ApiError::cloud_unavailable("the answer stream ended early"));
+    }
+    .boxed()
+}
+
+fn record(gateway: &Gateway, watch: &Stopwatch, tokens: u32) {
+    gateway.metrics.cloud_tokens.with_label_values(&["answer"]).inc_by(u64::from(tokens));
+    let mut estimates = gateway.estimates();
+    estimates.observe(&watch.finish(tokens));
+    estimates.answer_tokens.observe(f64::from(tokens));
+}

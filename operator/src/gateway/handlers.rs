@@ -1,0 +1,117 @@
+//! The HTTP handlers: the OpenAI-compatible API (`/v1/chat/completions`, `/v1/completions`,
+//! `/v1/models`), probes (`/healthz`, `/readyz`), `/metrics` and OpenAI-shaped 404s.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use pice_edge_agent::openai_wire::{ChatCompletionRequest, CompletionRequest, ModelCard, ModelList};
+use prometheus::{Encoder, Registry, TextEncoder};
+
+use super::answer::AnswerRequest;
+use super::error::ApiError;
+use super::pipeline;
+use super::render::{self, Flavor, Meta};
+use super::request::{self, Common};
+use super::state::Gateway;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+    pub registry: Registry,
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn chat(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let gateway = &state.gateway;
+    let parsed = request::json::<ChatCompletionRequest>(body, gateway.limits)
+        .and_then(|body| request::chat(gateway, &headers, body));
+    respond(gateway, parsed, Flavor::Chat).await
+}
+
+/// `POST /v1/completions`.
+pub async fn completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let gateway = &state.gateway;
+    let parsed = request::json::<CompletionRequest>(body, gateway.limits)
+        .and_then(|body| request::completion(gateway, &headers, body));
+    respond(gateway, parsed, Flavor::Text).await
+}
+
+async fn respond(
+    gateway: &Arc<Gateway>,
+    parsed: Result<(Common, AnswerRequest), ApiError>,
+    flavor: Flavor,
+) -> Response {
+    let (common, request) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            gateway.metrics.rejected();
+            return error.into_response();
+        }
+    };
+    let answer = match pipeline::answer(gateway, request).await {
+        Ok(answer) => answer,
+        Err(error) => return error.into_response(),
+    };
+    let prefix = if flavor == Flavor::Chat { "chatcmpl" } else { "cmpl" };
+    let meta =
+        Meta { id: format!("{prefix}-pice-{}", gateway.next_id()), created: unix_now(), model: common.model };
+    if common.stream {
+        render::streamed(answer, flavor, meta, common.include_usage)
+    } else {
+        render::whole(answer, flavor, meta).await
+    }
+}
+
+/// `GET /v1/models`: the pool's name and the cloud model, both answered by this gateway.
+pub async fn models(State(state): State<AppState>) -> Json<ModelList> {
+    let created = unix_now();
+    let cards = state.gateway.models().map(|id| ModelCard {
+        id: id.to_owned(),
+        object: "model".to_owned(),
+        created,
+        owned_by: format!("pice:{}", state.gateway.config.pool),
+    });
+    Json(ModelList { object: "list".to_owned(), data: cards.to_vec() })
+}
+
+/// `GET /readyz`.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.gateway.ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "waiting for the cloud LLM and an edge agent")
+    }
+}
+
+/// `GET /metrics` in Prometheus' text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut body = Vec::new();
+    match TextEncoder::new().encode(&state.registry.gather(), &mut body) {
+        Ok(()) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+/// Any other route: OpenAI's 404.
+pub async fn unknown(method: Method, uri: Uri) -> ApiError {
+    ApiError::unknown_url(method.as_str(), uri.path())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+}
