@@ -1,7 +1,8 @@
 //! Measures the llama backend's generation speed: `cargo run --release -p pice-edge-agent
-//! --features llama --example llama_throughput -- MODEL.gguf [RUNS] [MAX_TOKENS]`.
+//! --features llama --example llama_throughput -- MODEL.gguf [RUNS] [MAX_TOKENS] [THREADS]`.
 //!
-//! Each run expands the same sketch point with a fresh seed and all cores; it prints the prompt
+//! Each run expands the same sketch point with a fresh seed (on all cores unless THREADS says
+//! otherwise); it prints the prompt
 //! and completion tokens, the time to the first piece, the decode rate (tokens after the first
 //! over the time after it) and the end-to-end rate, then the medians.
 
@@ -67,11 +68,13 @@ fn median(mut values: Vec<f64>) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let model_path =
-        PathBuf::from(args.next().context("usage: llama_throughput MODEL.gguf [RUNS] [MAX_TOKENS]")?);
+    let model_path = PathBuf::from(
+        args.next().context("usage: llama_throughput MODEL.gguf [RUNS] [MAX_TOKENS] [THREADS]")?,
+    );
     let runs: u64 = args.next().map_or(Ok(3), |a| a.parse())?;
     let max_tokens: u32 = args.next().map_or(Ok(128), |a| a.parse())?;
-    let backend = LlamaBackend::load(&LlamaSettings { model_path, model_name: None, threads: None })?;
+    let threads: Option<u32> = args.next().map(|a| a.parse()).transpose()?;
+    let backend = LlamaBackend::load(&LlamaSettings { model_path, model_name: None, threads })?;
     let (mut decode, mut end_to_end) = (Vec::new(), Vec::new());
     for seed in 1..=runs.max(1) {
         let run = run(&backend, max_tokens, seed).await?;

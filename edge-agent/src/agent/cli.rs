@@ -56,8 +56,8 @@ pub struct Args {
     /// GGUF model file of the llama backend.
     #[arg(long, env = "PICE_MODEL_PATH")]
     pub model_path: Option<PathBuf>,
-    /// CPU threads of each llama generation (all cores by default); with several slots, keep
-    /// slots × threads at or below the cores.
+    /// CPU threads of each llama generation; by default the cores shared out among --slots (at
+    /// least 1): llama.cpp's threads spin-wait, so more threads than cores slow every generation.
     #[arg(long, env = "PICE_EDGE_LLAMA_THREADS", value_parser = clap::value_parser!(u32).range(1..))]
     pub llama_threads: Option<u32>,
     /// Hardware profile of the sim backend.
@@ -141,8 +141,8 @@ impl Args {
         let model_path = self.model_path.clone().ok_or_else(|| {
             Error::Config("--model-path (PICE_MODEL_PATH) is required with --backend llama".to_owned())
         })?;
-        let settings =
-            LlamaSettings { model_path, model_name: self.model.clone(), threads: self.llama_threads };
+        let threads = self.llama_threads.unwrap_or_else(|| threads_per_slot(self.slots));
+        let settings = LlamaSettings { model_path, model_name: self.model.clone(), threads: Some(threads) };
         Ok(Arc::new(LlamaBackend::load(&settings)?))
     }
 
@@ -154,6 +154,14 @@ impl Args {
                 .to_owned(),
         ))
     }
+}
+
+/// The cores of this machine shared out among `slots` generations, at least one each.
+#[cfg(feature = "llama")]
+fn threads_per_slot(slots: u32) -> u32 {
+    let cores =
+        std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+    (cores / slots.max(1)).max(1)
 }
 
 /// Runs the agent until SIGTERM or Ctrl-C.
@@ -246,6 +254,15 @@ mod tests {
         .unwrap();
         let error = args.backend().err().unwrap();
         assert!(error.to_string().contains("/nonexistent.gguf does not exist"), "{error}");
+    }
+
+    #[cfg(feature = "llama")]
+    #[test]
+    fn llama_generations_share_the_cores_out_among_the_slots() {
+        let cores = u32::try_from(std::thread::available_parallelism().unwrap().get()).unwrap();
+        assert_eq!(threads_per_slot(1), cores);
+        assert_eq!(threads_per_slot(cores), 1);
+        assert_eq!(threads_per_slot(cores * 4), 1);
     }
 
     #[test]
