@@ -147,15 +147,17 @@ async fn status_reaches_ready_with_counts_and_degraded_explains_unschedulable_or
 
         let mut stranded = example_pool("stranded");
         stranded["spec"]["edge"]["pools"][1]["nodeSelector"] = json!({"pice.dev/edge-pool": "cell-site-9"});
-        stranded["spec"]["cloud"] = json!({"model": "llama", "endpoint": "https://llm.example.com/v1"});
+        stranded["spec"]["cloud"]["resources"] = json!({"limits": {"nvidia.com/gpu": "64"}});
         pools::apply(&ns, &stranded).await;
         let pool = pools::wait_condition(&ns, "stranded", "Degraded", "True").await;
-        let degraded =
-            pools::condition(&pool, "Degraded").cloned().unwrap_or_else(|| panic!("no Degraded condition"));
+        let degraded = pools::condition(&pool, "Degraded").cloned().unwrap_or_else(|| panic!("no Degraded condition"));
         assert_eq!(degraded.reason, "PodsUnschedulable");
-        assert!(degraded.message.contains("edge pool factory-west"), "{}", degraded.message);
-        assert!(degraded.message.contains("cannot be scheduled"), "{}", degraded.message);
+        assert!(degraded.message.contains("cloud (2 pod(s))"), "{}", degraded.message);
+        assert!(degraded.message.contains("Insufficient nvidia.com/gpu"), "{}", degraded.message);
         assert_eq!(pools::condition(&pool, "Ready").map(|c| c.status.as_str()), Some("False"));
+        let pool = pools::wait_condition(&ns, "stranded", "Placed", "False").await;
+        let placed = pools::condition(&pool, "Placed").map(|c| c.message.clone()).unwrap_or_default();
+        assert!(placed.contains("edge pool factory-west model smollm2-360m-instruct: replicas.max is 3 but its 0 node(s) fit 0"), "{placed}");
 
         let mut invalid = example_pool("edgeless");
         invalid["spec"]["edge"]["pools"] = json!([]);
