@@ -1,26 +1,36 @@
-//! The real `pice-edge-agent` binary with `--backend llama` on SmolLM2-135M-Instruct (`make llama`
-//! passes its path in PICE_MODEL_PATH), over gRPC on 127.0.0.1: Expand, Load, health, and the
-//! agent's resident memory with the model loaded.
+//! The edge agent with the llama backend on SmolLM2-135M-Instruct (`make llama` passes its path
+//! in PICE_MODEL_PATH), over gRPC on 127.0.0.1: the real `pice-edge-agent` binary (Expand, Load,
+//! health, resident memory with the model loaded), and a deadline that stops the model's thread.
 #![cfg(feature = "llama")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::expand_request;
+use common::{TestAgent, eventually, expand_request, settings};
 use futures::StreamExt;
 use pice_edge_agent::agent::SERVICE_NAME;
+use pice_edge_agent::backend::llama::{LlamaBackend, LlamaSettings};
 use pice_edge_agent::proto::edge_agent_client::EdgeAgentClient;
 use pice_edge_agent::proto::{ExpandChunk, ExpandRequest, LoadRequest};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, Command};
+use tonic::Code;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+fn model_path() -> PathBuf {
+    std::env::var_os("PICE_MODEL_PATH").map(PathBuf::from).expect(
+        "PICE_MODEL_PATH is not set: run `make llama`, which fetches SmolLM2-135M-Instruct \
+         and runs these tests with it",
+    )
+}
 
 /// A `pice-edge-agent` process; killed when dropped.
 struct AgentProcess {
@@ -31,15 +41,11 @@ struct AgentProcess {
 
 impl AgentProcess {
     async fn start() -> Self {
-        let model_path = std::env::var_os("PICE_MODEL_PATH").expect(
-            "PICE_MODEL_PATH is not set: run `make llama`, which fetches SmolLM2-135M-Instruct \
-             and runs these tests with it",
-        );
         let mut child = Command::new(env!("CARGO_BIN_EXE_pice-edge-agent"))
             .args(["--backend", "llama", "--slots", "1", "--queue", "2", "--llama-threads", "1"])
             .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"])
             .arg("--model-path")
-            .arg(model_path)
+            .arg(model_path())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -130,4 +136,25 @@ async fn the_agent_binary_serves_expansions_from_the_gguf_model_over_grpc() {
     );
     // 98 MB of weights plus llama.cpp's and the agent's own: well under 400 MiB.
     assert!(busy_rss < 400.0, "RSS {busy_rss:.0} MiB");
+}
+
+#[tokio::test]
+async fn a_deadline_that_passes_mid_expansion_stops_the_model_thread() {
+    let llama = LlamaSettings { model_path: model_path(), model_name: None, threads: Some(1) };
+    let backend = Arc::new(LlamaBackend::load(&llama).unwrap());
+    let agent = TestAgent::start(settings(1, 1), Arc::clone(&backend) as _).await;
+    let request = ExpandRequest { max_tokens: 2000, deadline_ms: 250, seed: Some(4), ..expand_request(0) };
+    let mut stream = agent.client().await.expand(request).await.unwrap().into_inner();
+    let status = loop {
+        match stream.next().await.expect("the stream ends with a status") {
+            Ok(chunk) => assert!(chunk.done.is_none(), "finished within 250 ms"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    let stopped = eventually(Duration::from_secs(5), || async { backend.stats().generating == 0 }).await;
+    assert!(stopped, "the generation thread still runs: {:?}", backend.stats());
+    let stats = backend.stats();
+    assert_eq!((stats.cancelled_total, stats.completed_total), (1, 0), "{stats:?}");
+    assert!(stats.tokens_total < 200, "stopped early: {stats:?}");
 }

@@ -127,6 +127,15 @@ async fn max_tokens_ends_the_expansion_with_length() {
 }
 
 #[tokio::test]
+async fn a_zero_budget_finishes_at_once_without_text() {
+    let backend = load();
+    let events: Vec<_> = backend.generate(request(0, 3)).await.unwrap().collect().await;
+    let [Ok(GenerationEvent::Finished(usage))] = events.as_slice() else { panic!("{events:?}") };
+    assert_eq!((usage.finish_reason, usage.completion_tokens), (FinishReason::Length, 0));
+    assert!(usage.prompt_tokens > 60);
+}
+
+#[tokio::test]
 async fn the_same_seed_gives_the_same_expansion() {
     let backend = load();
     let first = generate(&backend, request(24, 7)).await.text();

@@ -69,6 +69,15 @@ fn generate(engine: &Engine, job: &Job) -> Result<Ended, BackendError> {
         )));
     }
     let budget = job.max_tokens.min(room);
+    if budget == 0 {
+        let usage = Usage {
+            finish_reason: FinishReason::Length,
+            prompt_tokens,
+            completion_tokens: 0,
+            mean_logprob: None,
+        };
+        return Ok(Ended::Finished(usage));
+    }
     let mut context = engine.context(prompt_tokens + budget)?;
     let mut batch = LlamaBatch::new(job.prompt.len(), 1);
     batch.add_sequence(&job.prompt, 0, false).map_err(model_error)?;
