@@ -1,6 +1,8 @@
 //! Prometheus metrics of the operator, registered in a registry passed in (never the global one).
 
-use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// The operator's metrics.
 #[derive(Clone)]
@@ -57,7 +59,10 @@ impl Metrics {
             )?,
             leader: IntGauge::new("pice_operator_leader", "1 while this process holds the leader lease")?,
             queue_depth: GaugeVec::new(
-                Opts::new("pice_operator_queue_depth", "Measured waiting plus running requests of an edge pool's model"),
+                Opts::new(
+                    "pice_operator_queue_depth",
+                    "Measured waiting plus running requests of an edge pool's model",
+                ),
                 &["pool", "namespace", "edge_pool", "model"],
             )?,
             scale_events: IntCounterVec::new(

@@ -4,5 +4,5 @@
 pub mod recommend;
 pub mod source;
 
-pub use recommend::{decide, Decision, History, Policy};
+pub use recommend::{Decision, History, Policy, decide};
 pub use source::{QueueMeasurer, Target};

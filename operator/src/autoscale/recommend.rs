@@ -37,7 +37,13 @@ pub struct Decision {
 
 /// Decides the replicas of a Deployment running `current`, given the measured total queue
 /// (`None` when it could not be measured: then replicas hold) at time `now` (seconds).
-pub fn decide(policy: &Policy, current: i32, queue: Option<f64>, now: f64, history: &mut History) -> Decision {
+pub fn decide(
+    policy: &Policy,
+    current: i32,
+    queue: Option<f64>,
+    now: f64,
+    history: &mut History,
+) -> Decision {
     let limit = |r: i32| r.clamp(policy.min, policy.max.max(policy.min)).min(policy.capacity);
     let Some(queue) = queue else {
         let reason = "queue depth unknown: holding replicas".into();

@@ -29,10 +29,34 @@ fn recommendations_follow_the_table() {
         expect: Vec<i32>,
     }
     let cases = [
-        Case { what: "scale up at once", policy: policy(), start: 1, samples: vec![(0.0, Some(12.0))], expect: vec![3] },
-        Case { what: "within tolerance holds", policy: policy(), start: 3, samples: vec![(0.0, Some(12.9))], expect: vec![3] },
-        Case { what: "outside tolerance scales", policy: policy(), start: 3, samples: vec![(0.0, Some(13.5))], expect: vec![4] },
-        Case { what: "clamped to capacity", policy: policy(), start: 1, samples: vec![(0.0, Some(100.0))], expect: vec![6] },
+        Case {
+            what: "scale up at once",
+            policy: policy(),
+            start: 1,
+            samples: vec![(0.0, Some(12.0))],
+            expect: vec![3],
+        },
+        Case {
+            what: "within tolerance holds",
+            policy: policy(),
+            start: 3,
+            samples: vec![(0.0, Some(12.9))],
+            expect: vec![3],
+        },
+        Case {
+            what: "outside tolerance scales",
+            policy: policy(),
+            start: 3,
+            samples: vec![(0.0, Some(13.5))],
+            expect: vec![4],
+        },
+        Case {
+            what: "clamped to capacity",
+            policy: policy(),
+            start: 1,
+            samples: vec![(0.0, Some(100.0))],
+            expect: vec![6],
+        },
         Case {
             what: "clamped to max below capacity",
             policy: Policy { capacity: 20, ..policy() },
@@ -40,7 +64,13 @@ fn recommendations_follow_the_table() {
             samples: vec![(0.0, Some(100.0))],
             expect: vec![8],
         },
-        Case { what: "clamped to min", policy: policy(), start: 3, samples: vec![(0.0, Some(0.0)), (121.0, Some(0.0))], expect: vec![3, 1] },
+        Case {
+            what: "clamped to min",
+            policy: policy(),
+            start: 3,
+            samples: vec![(0.0, Some(0.0)), (121.0, Some(0.0))],
+            expect: vec![3, 1],
+        },
         Case {
             what: "scale down waits for the window",
             policy: policy(),

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use futures::future::try_join_all;
-use pice_edge_agent::proto::edge_agent_client::EdgeAgentClient;
 use pice_edge_agent::proto::LoadRequest;
+use pice_edge_agent::proto::edge_agent_client::EdgeAgentClient;
 use tonic::transport::Endpoint;
 
 use crate::api::{AutoscalingSpec, PrometheusSource, QueueSource};
@@ -65,7 +65,8 @@ impl QueueMeasurer {
 /// Sums the samples of an instant-vector query result; `None` when there are none.
 fn sum_of_vector(body: &serde_json::Value) -> Option<f64> {
     let samples = body.pointer("/data/result")?.as_array()?;
-    let values: Vec<f64> = samples.iter().filter_map(|s| s.pointer("/value/1")?.as_str()?.parse().ok()).collect();
+    let values: Vec<f64> =
+        samples.iter().filter_map(|s| s.pointer("/value/1")?.as_str()?.parse().ok()).collect();
     (!values.is_empty()).then(|| values.iter().sum())
 }
 
@@ -83,7 +84,8 @@ async fn load_of(agent: &str) -> Result<f64, String> {
         .connect()
         .await
         .map_err(|e| unreachable(&e))?;
-    let report = EdgeAgentClient::new(channel).load(LoadRequest {}).await.map_err(|e| unreachable(&e.message()))?;
+    let report =
+        EdgeAgentClient::new(channel).load(LoadRequest {}).await.map_err(|e| unreachable(&e.message()))?;
     let report = report.into_inner();
     Ok(f64::from(report.waiting + report.running))
 }

@@ -112,7 +112,13 @@ async fn record_scaling(pool: &InferencePool, ctx: &Context, plans: &[ModelPlan]
             "edge pool {} model {}: {previous} → {} replicas ({}; {} fit on {} node(s))",
             plan.edge_pool, plan.model, plan.replicas, plan.reason, plan.fits, plan.nodes
         );
-        let event = Event { type_: EventType::Normal, reason: "Scaled".into(), note: Some(note), action: "Scale".into(), secondary: None };
+        let event = Event {
+            type_: EventType::Normal,
+            reason: "Scaled".into(),
+            note: Some(note),
+            action: "Scale".into(),
+            secondary: None,
+        };
         if let Err(error) = ctx.recorder.publish(&event, &pool.object_ref(&())).await {
             tracing::warn!(%error, pool = %name, "failed to record event");
         }

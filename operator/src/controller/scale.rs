@@ -5,12 +5,12 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
-use super::status::Observed;
 use super::Context;
+use super::status::Observed;
 use crate::api::{EdgeModel, EdgePool, InferencePool};
-use crate::autoscale::{decide, Policy, Target};
+use crate::autoscale::{Policy, Target, decide};
 use crate::children::names::{self, EDGE_POOL_LABEL, POOL_LABEL};
-use crate::children::{EdgeReplicas, AGENT_GRPC_PORT};
+use crate::children::{AGENT_GRPC_PORT, EdgeReplicas};
 use crate::error::{Error, Result};
 use crate::placement;
 
@@ -113,7 +113,9 @@ async fn plan_model(
     };
     let current = previous.unwrap_or(edge_pool.replicas.min);
     let key = format!("{}/{deployment}", pool.namespace().unwrap_or_default());
-    let decision = ctx.with_history(&key, |history| decide(&policy, current, measured.clone().ok(), ctx.now_seconds(), history));
+    let decision = ctx.with_history(&key, |history| {
+        decide(&policy, current, measured.clone().ok(), ctx.now_seconds(), history)
+    });
     ModelPlan {
         edge_pool: edge_pool.name.clone(),
         model: model.name.clone(),
@@ -159,7 +161,8 @@ async fn pods_on(ctx: &Context, nodes: &[Node]) -> Result<Vec<Pod>> {
     let mut pods = Vec::new();
     for node in nodes {
         let params = ListParams::default().fields(&format!("spec.nodeName={}", node.name_any()));
-        let list = api.list(&params).await.map_err(|source| Error::List { what: "Pods on edge nodes", source })?;
+        let list =
+            api.list(&params).await.map_err(|source| Error::List { what: "Pods on edge nodes", source })?;
         pods.extend(list.items);
     }
     Ok(pods)

@@ -111,7 +111,10 @@ fn edge_pool_status(
     rollout: Rollout,
     now: &Time,
 ) -> EdgePoolStatus {
-    let before = pool.status.as_ref().and_then(|s| s.edge_pools.iter().find(|e| e.name == edge_pool && e.model == model));
+    let before = pool
+        .status
+        .as_ref()
+        .and_then(|s| s.edge_pools.iter().find(|e| e.name == edge_pool && e.model == model));
     let scaled = plan.is_some_and(|p| p.previous.is_some_and(|r| r != p.replicas));
     EdgePoolStatus {
         name: edge_pool.into(),
@@ -120,7 +123,11 @@ fn edge_pool_status(
         desired_replicas: rollout.desired,
         nodes: plan.map(|p| p.nodes),
         queue_depth: plan.and_then(|p| p.queue),
-        last_scale_time: if scaled { Some(now.clone()) } else { before.and_then(|b| b.last_scale_time.clone()) },
+        last_scale_time: if scaled {
+            Some(now.clone())
+        } else {
+            before.and_then(|b| b.last_scale_time.clone())
+        },
         message: plan.map(|p| p.unmeasured.clone().unwrap_or_else(|| p.reason.clone())),
     }
 }
@@ -151,7 +158,9 @@ fn placed(plans: &[ModelPlan]) -> State {
 fn scaling(plans: &[ModelPlan]) -> State {
     let unmeasured: Vec<String> = plans
         .iter()
-        .filter_map(|p| Some(format!("edge pool {} model {}: {}", p.edge_pool, p.model, p.unmeasured.as_ref()?)))
+        .filter_map(|p| {
+            Some(format!("edge pool {} model {}: {}", p.edge_pool, p.model, p.unmeasured.as_ref()?))
+        })
         .collect();
     if unmeasured.is_empty() {
         State::new(SCALING, true, "QueueMeasured", "replicas follow the measured queue depth")

@@ -58,8 +58,8 @@ fn requests_within_limits(field: &str, resources: Option<&ResourceRequirements>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use crate::fixtures::pool;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
     #[test]
     fn the_example_pool_is_valid() {

@@ -23,7 +23,12 @@ pub struct PoolCapacity {
 
 /// Computes the capacity of `pool` for each of its models. `pods` are all pods in the cluster;
 /// `is_own(pod, model)` tells the replicas being sized, whose requests are not counted as taken.
-pub fn capacity(pool: &EdgePool, nodes: &[Node], pods: &[Pod], is_own: impl Fn(&Pod) -> bool) -> PoolCapacity {
+pub fn capacity(
+    pool: &EdgePool,
+    nodes: &[Node],
+    pods: &[Pod],
+    is_own: impl Fn(&Pod) -> bool,
+) -> PoolCapacity {
     let eligible: Vec<&Node> = nodes.iter().filter(|n| matches(pool, n)).collect();
     let mut free: Vec<Resources> = eligible
         .iter()

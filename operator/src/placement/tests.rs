@@ -11,12 +11,19 @@ fn node(name: &str, edge_pool: &str, cpu: &str, memory: &str) -> Node {
     node.metadata.name = Some(name.into());
     node.metadata.labels = Some([("pice.dev/edge-pool".to_string(), edge_pool.to_string())].into());
     node.spec = Some(NodeSpec {
-        taints: Some(vec![Taint { key: "pice.dev/edge".into(), value: Some("true".into()), effect: "NoSchedule".into(), ..Taint::default() }]),
+        taints: Some(vec![Taint {
+            key: "pice.dev/edge".into(),
+            value: Some("true".into()),
+            effect: "NoSchedule".into(),
+            ..Taint::default()
+        }]),
         ..NodeSpec::default()
     });
     let allocatable = [("cpu", cpu), ("memory", memory), ("pods", "110")];
     node.status = Some(NodeStatus {
-        allocatable: Some(allocatable.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect()),
+        allocatable: Some(
+            allocatable.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect(),
+        ),
         ..NodeStatus::default()
     });
     node
@@ -78,7 +85,8 @@ fn nodes_of_other_pools_untolerated_taints_and_cordoned_nodes_do_not_count() {
     let mut tainted = node("d", "store-east", "8", "16Gi");
     tainted.spec.get_or_insert_with(Default::default).taints =
         Some(vec![Taint { key: "dedicated".into(), effect: "NoSchedule".into(), ..Taint::default() }]);
-    let nodes = [node("a", "factory-west", "8", "16Gi"), cordoned, tainted, node("b", "store-east", "2", "3Gi")];
+    let nodes =
+        [node("a", "factory-west", "8", "16Gi"), cordoned, tainted, node("b", "store-east", "2", "3Gi")];
     let capacity = capacity(&store_east(), &nodes, &[], |_| false);
     assert_eq!((capacity.nodes, capacity.fits["qwen2.5-1.5b-instruct"]), (1, 1));
 }
