@@ -4,51 +4,39 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::ListParams;
 use pice_tests::agents::AgentFleet;
 use pice_tests::load::Load;
 use pice_tests::namespace::TestNamespace;
 use pice_tests::nodes::FakeNodes;
 use pice_tests::operator::OperatorProcess;
-use pice_tests::{example_pool, kubectl, poll, pools};
+use pice_tests::{edge, example_pool, kubectl, poll, pools};
 use serde_json::json;
 
 const RUNS: usize = 7;
 const DEPLOYMENT: &str = "bench-site-qwen2-5-1-5b-instruct";
 const PODS: &str = "pice.dev/pool=bench,pice.dev/edge-pool=site";
 
-async fn replicas(ns: &TestNamespace) -> Option<i32> {
-    ns.api::<Deployment>().get(DEPLOYMENT).await.ok()?.spec?.replicas
-}
-
-async fn wait_replicas(ns: &TestNamespace, want: i32) {
-    poll::until("replicas", Duration::from_secs(60), || async { (replicas(ns).await == Some(want)).then_some(()) })
-        .await;
-}
-
-async fn live_pod_ip(ns: &TestNamespace) -> String {
-    let pods = ns.api::<Pod>();
-    poll::until("a live pod", Duration::from_secs(30), || async {
-        let list = pods.list(&ListParams::default().labels(PODS)).await.ok()?;
-        list.items.into_iter().find(|p| p.metadata.deletion_timestamp.is_none())?.status?.pod_ip
-    })
-    .await
-}
-
 /// Reaction times (seconds) of `RUNS` spikes with the given sync period.
 async fn measure(ns: &TestNamespace, sync: &str) -> Vec<f64> {
-    let operator = OperatorProcess::start_with(&ns.name, &format!("bench-{sync}"), "bench", &["--sync-period-seconds", sync]).await;
+    let operator = OperatorProcess::start_with(
+        &ns.name,
+        &format!("bench-{sync}"),
+        "bench",
+        &["--sync-period-seconds", sync],
+    )
+    .await;
     let fleet = AgentFleet::follow(ns, PODS);
     pools::wait_condition(ns, "bench", "ScalingActive", "True").await;
     let mut times = Vec::new();
     for _ in 0..RUNS {
-        wait_replicas(ns, 1).await;
+        edge::wait_replicas(ns, DEPLOYMENT, 1, Duration::from_secs(60)).await;
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let load = Load::start(&live_pod_ip(ns).await, 8);
+        let load = Load::start(&edge::live_pod_ip(ns, PODS).await, 8);
         let spike = Instant::now();
-        poll::until("scale up", Duration::from_secs(60), || async { (replicas(ns).await > Some(1)).then_some(()) }).await;
+        poll::until("scale up", Duration::from_secs(60), || async {
+            (edge::replicas(ns, DEPLOYMENT).await > Some(1)).then_some(())
+        })
+        .await;
         times.push(spike.elapsed().as_secs_f64());
         load.stop();
     }

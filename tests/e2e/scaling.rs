@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use pice_tests::agents::AgentFleet;
@@ -12,7 +11,7 @@ use pice_tests::namespace::TestNamespace;
 use pice_tests::nodes::FakeNodes;
 use pice_tests::operator::OperatorProcess;
 use pice_tests::prometheus::Prometheus;
-use pice_tests::{example_pool, kubectl, poll, pools};
+use pice_tests::{edge, example_pool, kubectl, poll, pools};
 use serde_json::{Value, json};
 
 /// A pool whose only edge pool is on the test's own nodes: one model asking 2 cpu per replica.
@@ -31,17 +30,6 @@ fn pool_on(nodes: &FakeNodes, min: i32, max: i32, autoscaling: Value) -> Value {
 
 const DEPLOYMENT: &str = "scaled-site-qwen2-5-1-5b-instruct";
 const PODS: &str = "pice.dev/pool=scaled,pice.dev/edge-pool=site";
-
-async fn replicas(ns: &TestNamespace) -> Option<i32> {
-    ns.api::<Deployment>().get(DEPLOYMENT).await.ok()?.spec?.replicas
-}
-
-async fn wait_replicas(ns: &TestNamespace, want: i32, within: Duration) {
-    poll::until(&format!("{DEPLOYMENT} at {want} replicas"), within, || async {
-        (replicas(ns).await == Some(want)).then_some(())
-    })
-    .await;
-}
 
 async fn start_operator(ns: &TestNamespace, sync: &str) -> OperatorProcess {
     kubectl::apply_crds().await;
@@ -62,11 +50,11 @@ async fn replicas_are_capped_by_node_capacity_and_follow_a_joining_node() {
         assert_eq!(placed.reason, "InsufficientCapacity");
         let expected = "edge pool site model qwen2.5-1.5b-instruct: replicas.max is 10 but its 2 node(s) fit 4 (short by 6)";
         assert!(placed.message.contains(expected), "{}", placed.message);
-        wait_replicas(&ns, 4, Duration::from_secs(30)).await;
+        edge::wait_replicas(&ns, DEPLOYMENT, 4, Duration::from_secs(30)).await;
         assert_no_pod_pending(&ns).await;
 
         nodes.add("4", "8Gi").await;
-        wait_replicas(&ns, 6, Duration::from_secs(30)).await;
+        edge::wait_replicas(&ns, DEPLOYMENT, 6, Duration::from_secs(30)).await;
         let api = ns.api::<pice_operator::api::InferencePool>();
         poll::until("status to show 3 nodes and 6 desired replicas", Duration::from_secs(30), || async {
             let status = api.get("scaled").await.ok()?.status?;
@@ -89,17 +77,6 @@ async fn assert_no_pod_pending(ns: &TestNamespace) {
     .await;
 }
 
-/// The IP of a pod of the edge Deployment that is not being deleted.
-async fn live_pod_ip(ns: &TestNamespace) -> String {
-    let pods = ns.api::<Pod>();
-    poll::until("a live edge pod with an IP", Duration::from_secs(30), || async {
-        let list = pods.list(&ListParams::default().labels(PODS)).await.ok()?;
-        let live = list.items.into_iter().find(|p| p.metadata.deletion_timestamp.is_none())?;
-        live.status?.pod_ip
-    })
-    .await
-}
-
 #[tokio::test]
 async fn replicas_follow_the_queue_that_real_agents_report_and_hold_when_it_is_unknown() {
     TestNamespace::run("autoscale", |ns| async move {
@@ -114,13 +91,13 @@ async fn replicas_follow_the_queue_that_real_agents_report_and_hold_when_it_is_u
         let scaling =
             pools::condition(&pool, "ScalingActive").cloned().unwrap_or_else(|| panic!("no condition"));
         assert_eq!(scaling.reason, "QueueDepthUnavailable", "no agent runs yet: {}", scaling.message);
-        assert_eq!(replicas(&ns).await, Some(1), "an unmeasurable queue holds replicas");
+        assert_eq!(edge::replicas(&ns, DEPLOYMENT).await, Some(1), "an unmeasurable queue holds replicas");
 
         let fleet = AgentFleet::follow(&ns, PODS);
         pools::wait_condition(&ns, "scaled", "ScalingActive", "True").await;
-        let load = Load::start(&live_pod_ip(&ns).await, 8);
+        let load = Load::start(&edge::live_pod_ip(&ns, PODS).await, 8);
         let spike = Instant::now();
-        wait_replicas(&ns, 4, Duration::from_secs(20)).await;
+        edge::wait_replicas(&ns, DEPLOYMENT, 4, Duration::from_secs(20)).await;
         eprintln!("queue spike to patched Deployment: {:?} (sync period 1 s)", spike.elapsed());
         assert!(spike.elapsed() < Duration::from_secs(6), "scaled up within a few sync periods");
         let events =
@@ -129,19 +106,23 @@ async fn replicas_follow_the_queue_that_real_agents_report_and_hold_when_it_is_u
 
         load.stop();
         let calm = Instant::now();
-        wait_replicas(&ns, 1, Duration::from_secs(40)).await;
+        edge::wait_replicas(&ns, DEPLOYMENT, 1, Duration::from_secs(40)).await;
         assert!(
             calm.elapsed() >= Duration::from_secs(7),
             "scaled down before the window: {:?}",
             calm.elapsed()
         );
 
-        let load = Load::start(&live_pod_ip(&ns).await, 8);
-        wait_replicas(&ns, 4, Duration::from_secs(20)).await;
+        let load = Load::start(&edge::live_pod_ip(&ns, PODS).await, 8);
+        edge::wait_replicas(&ns, DEPLOYMENT, 4, Duration::from_secs(20)).await;
         fleet.stop().await;
         pools::wait_condition(&ns, "scaled", "ScalingActive", "False").await;
         tokio::time::sleep(Duration::from_secs(12)).await;
-        assert_eq!(replicas(&ns).await, Some(4), "agents gone: replicas hold, neither zero nor max");
+        assert_eq!(
+            edge::replicas(&ns, DEPLOYMENT).await,
+            Some(4),
+            "agents gone: replicas hold, neither zero nor max"
+        );
         load.stop();
         nodes.delete().await;
     })
@@ -173,12 +154,12 @@ async fn replicas_follow_the_queue_measured_by_a_real_prometheus_and_hold_when_i
         };
         let scenario = async {
             pools::wait_condition(&ns, "scaled", "ScalingActive", "True").await;
-            let load = Load::start(&live_pod_ip(&ns).await, 8);
+            let load = Load::start(&edge::live_pod_ip(&ns, PODS).await, 8);
             let spike = Instant::now();
-            wait_replicas(&ns, 4, Duration::from_secs(30)).await;
+            edge::wait_replicas(&ns, DEPLOYMENT, 4, Duration::from_secs(30)).await;
             eprintln!("queue spike to patched Deployment through Prometheus: {:?}", spike.elapsed());
             load.stop();
-            wait_replicas(&ns, 1, Duration::from_secs(40)).await;
+            edge::wait_replicas(&ns, DEPLOYMENT, 1, Duration::from_secs(40)).await;
         };
         tokio::select! {
             () = scenario => {}
@@ -189,7 +170,7 @@ async fn replicas_follow_the_queue_measured_by_a_real_prometheus_and_hold_when_i
         let message = pools::condition(&pool, "ScalingActive").map(|c| c.message.clone()).unwrap_or_default();
         assert!(message.contains("prometheus"), "{message}");
         tokio::time::sleep(Duration::from_secs(5)).await;
-        assert_eq!(replicas(&ns).await, Some(1), "Prometheus gone: replicas hold");
+        assert_eq!(edge::replicas(&ns, DEPLOYMENT).await, Some(1), "Prometheus gone: replicas hold");
         fleet.stop().await;
         nodes.delete().await;
     })

@@ -5,6 +5,7 @@
 //! plane of `tests/cluster/` for them.
 
 pub mod agents;
+pub mod edge;
 pub mod helm;
 pub mod kubectl;
 pub mod load;

@@ -35,13 +35,13 @@ impl QueueMeasurer {
     /// Measures the queue of `target` from the source `spec` names; `Err` says why it could not.
     pub async fn measure(&self, spec: &AutoscalingSpec, target: &Target) -> Result<f64, String> {
         match (spec.source, &spec.prometheus) {
-            (QueueSource::Agents, _) => from_agents(&target.agents).await,
-            (QueueSource::Prometheus, Some(prometheus)) => self.from_prometheus(prometheus, target).await,
+            (QueueSource::Agents, _) => ask_agents(&target.agents).await,
+            (QueueSource::Prometheus, Some(prometheus)) => self.query_prometheus(prometheus, target).await,
             (QueueSource::Prometheus, None) => Err("autoscaling.prometheus is not set".into()),
         }
     }
 
-    async fn from_prometheus(&self, source: &PrometheusSource, target: &Target) -> Result<f64, String> {
+    async fn query_prometheus(&self, source: &PrometheusSource, target: &Target) -> Result<f64, String> {
         let query = source
             .query
             .replace("$edgePool", &target.edge_pool)
@@ -70,7 +70,7 @@ fn sum_of_vector(body: &serde_json::Value) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum())
 }
 
-async fn from_agents(agents: &[String]) -> Result<f64, String> {
+async fn ask_agents(agents: &[String]) -> Result<f64, String> {
     let loads = try_join_all(agents.iter().map(|agent| load_of(agent))).await?;
     Ok(loads.iter().sum())
 }
@@ -105,7 +105,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_agent_is_an_error_not_a_zero() {
-        let error = from_agents(&["127.0.0.1:9".into()]).await.expect_err("nothing listens on port 9");
+        let error = ask_agents(&["127.0.0.1:9".into()]).await.expect_err("nothing listens on port 9");
         assert!(error.contains("edge agent 127.0.0.1:9"), "{error}");
     }
 }

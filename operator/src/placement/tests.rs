@@ -30,17 +30,18 @@ fn node(name: &str, edge_pool: &str, cpu: &str, memory: &str) -> Node {
 }
 
 fn pod_on(node: &str, cpu: &str, phase: &str) -> Pod {
-    let mut pod = Pod::default();
-    pod.spec = Some(PodSpec {
-        node_name: Some(node.into()),
-        containers: vec![Container {
-            resources: Some(ResourceRequirementsFixture::cpu(cpu)),
-            ..Container::default()
-        }],
-        ..PodSpec::default()
-    });
-    pod.status = Some(PodStatus { phase: Some(phase.into()), ..PodStatus::default() });
-    pod
+    Pod {
+        spec: Some(PodSpec {
+            node_name: Some(node.into()),
+            containers: vec![Container {
+                resources: Some(ResourceRequirementsFixture::cpu(cpu)),
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        }),
+        status: Some(PodStatus { phase: Some(phase.into()), ..PodStatus::default() }),
+        ..Pod::default()
+    }
 }
 
 struct ResourceRequirementsFixture;
