@@ -1,0 +1,9 @@
+//! The progressive gateway over real sockets on 127.0.0.1: a simulated cloud LLM (`pice-sim`'s
+//! server), edge agents with the simulator backend speaking real gRPC, and the gateway's HTTP
+//! API called as a client would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod failures;
+mod harness;
+mod modes;
+mod requests;
