@@ -46,8 +46,9 @@ e2e: ## E2e tests against a local control plane started for the run and torn dow
 	tests/cluster/with-cluster.sh cargo test -p pice-tests --locked --no-fail-fast
 
 .PHONY: crds
-crds: ## Regenerate crds/inferencepool.yaml from the Rust types
+crds: ## Regenerate the CRD from the Rust types into crds/ and the Helm chart's crds/
 	cargo run -q -p pice-operator --bin pice-operator -- crd > crds/inferencepool.yaml
+	cp crds/inferencepool.yaml charts/pice/crds/inferencepool.yaml
 
 .PHONY: demo
 demo: ## Run the operator on a local control plane with the example pool, show the result, tear down

@@ -52,7 +52,8 @@ pub fn copy_chart(dir: &Path) -> PathBuf {
 }
 
 fn copy_following_links(from: &Path, to: &Path) {
-    let fail = |what: &str, e: std::io::Error| panic!("{what} {} -> {}: {e}", from.display(), to.display());
+    let fail =
+        |what: &str, e: std::io::Error| -> ! { panic!("{what} {} -> {}: {e}", from.display(), to.display()) };
     if std::fs::metadata(from).unwrap_or_else(|e| fail("reading", e)).is_dir() {
         std::fs::create_dir_all(to).unwrap_or_else(|e| fail("creating", e));
         for entry in std::fs::read_dir(from).unwrap_or_else(|e| fail("listing", e)) {

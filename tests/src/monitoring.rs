@@ -33,7 +33,8 @@ pub async fn install_crds() {
     let dir = module_dir().await.join("example/prometheus-operator-crd");
     for kind in ["servicemonitors", "prometheusrules"] {
         let file = dir.join(format!("monitoring.coreos.com_{kind}.yaml"));
-        kubectl::ok(&["apply", "--server-side", "--force-conflicts", "-f", &file.to_string_lossy()], None).await;
+        kubectl::ok(&["apply", "--server-side", "--force-conflicts", "-f", &file.to_string_lossy()], None)
+            .await;
         let crd = format!("crd/{kind}.monitoring.coreos.com");
         kubectl::ok(&["wait", "--for=condition=Established", "--timeout=60s", &crd], None).await;
     }
