@@ -151,6 +151,7 @@ impl Engine {
         let template = model.chat_template(None).map_err(|e| {
             BackendError::Model(format!("{} has no usable chat template: {e}", path.display()))
         })?;
+        check_template(&model, &template, path)?;
         let threads = settings.threads.map_or_else(all_cores, |t| t.max(1));
         Ok(Self {
             runtime,
@@ -218,6 +219,17 @@ fn runtime() -> Result<&'static Runtime, BackendError> {
         Runtime::init().map_err(|e| e.to_string())
     });
     runtime.as_ref().map_err(|e| BackendError::Model(format!("cannot initialise llama.cpp: {e}")))
+}
+
+/// llama.cpp renders the chat templates it recognises (ChatML, Llama, Gemma, Mistral and the
+/// like), not arbitrary Jinja: find out at load time rather than on the first request.
+fn check_template(model: &LlamaModel, template: &LlamaChatTemplate, path: &Path) -> Result<(), BackendError> {
+    let cannot = |e: String| {
+        BackendError::Model(format!("llama.cpp cannot render the chat template of {}: {e}", path.display()))
+    };
+    let probe =
+        LlamaChatMessage::new("user".to_owned(), "Hello".to_owned()).map_err(|e| cannot(e.to_string()))?;
+    model.apply_chat_template(template, &[probe], true).map(drop).map_err(|e| cannot(e.to_string()))
 }
 
 fn all_cores() -> u32 {
