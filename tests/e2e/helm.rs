@@ -71,7 +71,9 @@ async fn the_chart_passes_helm_lint_strict_with_every_switch_off_and_on() {
 async fn helm_template_renders_a_restricted_leader_elected_operator_whose_flags_the_operator_accepts() {
     let set = "images.operator.tag=1.2.3,images.gateway.repository=registry.example/gw,\
                images.edgeAgent.tag=9.9.9,watchNamespace=llm,leaderElection.leaseName=lead";
-    let objects = helm::template(&helm::chart(), &["--set", set]).await;
+    // `--set` leaves fractions as strings; `--set-json` (or a values file) gives numbers.
+    let autoscaling = r#"autoscaling={"syncPeriodSeconds": 2.5, "tolerance": 0.2}"#;
+    let objects = helm::template(&helm::chart(), &["--set", set, "--set-json", autoscaling]).await;
     let kinds: BTreeSet<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
     let expected = ["ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "Service"];
     assert_eq!(kinds, expected.into_iter().chain(["ServiceAccount"]).collect());
@@ -93,6 +95,7 @@ async fn helm_template_renders_a_restricted_leader_elected_operator_whose_flags_
     assert_eq!(op.gateway_image, "registry.example/gw:0.1.0");
     assert_eq!(op.edge_agent_image, "ghcr.io/pice-dev/pice-edge-agent:9.9.9");
     assert_eq!(op.metrics_listen.port(), 8080);
+    assert_eq!((op.sync_period_seconds, op.scale_tolerance), (2.5, 0.2));
     let env: Vec<(&str, &str)> = container["env"]
         .as_array()
         .into_iter()
@@ -134,24 +137,28 @@ async fn invalid_values_are_refused_at_install_time_with_a_message_naming_the_va
     let _crd = CRD.read().await;
     TestNamespace::run("helm-values", |ns| async move {
         let cases = [
-            ("replicaCount=0", "at '/replicaCount': minimum: got 0, want 1"),
-            ("logging.format=xml", "at '/logging/format': value must be one of 'text', 'json'"),
-            ("serviceMonitor.enabled=yes", "at '/serviceMonitor/enabled': got string, want boolean"),
-            ("replicas=2", "additional properties 'replicas' not allowed"),
-            ("images.operator.tag=v1:bad", "at '/images/operator/tag': 'v1:bad' does not match pattern"),
-            ("watchNamespace=Not_A_Namespace", "at '/watchNamespace': 'Not_A_Namespace' does not match"),
-            ("metrics.port=70000", "at '/metrics/port': maximum"),
+            ("--set", "replicaCount=0", "at '/replicaCount': minimum: got 0, want 1"),
+            ("--set", "logging.format=xml", "at '/logging/format': value must be one of 'text', 'json'"),
+            ("--set", "serviceMonitor.enabled=yes", "at '/serviceMonitor/enabled': got string, want boolean"),
+            ("--set", "replicas=2", "additional properties 'replicas' not allowed"),
+            ("--set", "images.operator.tag=v1:bad", "at '/images/operator/tag': 'v1:bad' does not match"),
+            ("--set", "watchNamespace=Not_A_Namespace", "at '/watchNamespace': 'Not_A_Namespace' does not"),
+            ("--set", "metrics.port=70000", "at '/metrics/port': maximum: got 70,000, want 65,535"),
+            (
+                "--set-json",
+                "autoscaling.tolerance=1.5",
+                "at '/autoscaling/tolerance': maximum: got 1.5, want 1",
+            ),
         ];
         let chart = helm::chart();
-        for (set, message) in cases {
+        for (flag, value, message) in cases {
             let out =
-                helm::run(&["install", RELEASE, &chart.to_string_lossy(), "-n", &ns.name, "--set", set])
-                    .await;
-            assert!(!out.success, "helm install --set {set} should fail");
+                helm::run(&["install", RELEASE, &chart.to_string_lossy(), "-n", &ns.name, flag, value]).await;
+            assert!(!out.success, "helm install {flag} {value} should fail");
             assert!(
                 out.stderr.contains("values don't meet the specifications of the schema")
                     && out.stderr.contains(message),
-                "helm install --set {set}: expected a schema error with {message:?}, got:\n{}",
+                "helm install {flag} {value}: expected a schema error with {message:?}, got:\n{}",
                 out.stderr
             );
         }
