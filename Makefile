@@ -23,7 +23,7 @@ cluster-down: ## Stop the local control plane and remove PICE_CLUSTER_DIR
 	@tests/cluster/down.sh $(PICE_CLUSTER_DIR)
 
 .PHONY: test
-test: lint unit llama e2e ## The test command: lint, unit tests, the llama backend on a real model, e2e tests on a fresh local control plane
+test: lint unit llama sdk e2e ## The test command: lint, unit tests, the llama backend on a real model, the OpenAI SDK against the gateway, e2e tests on a fresh local control plane
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors
@@ -39,6 +39,10 @@ llama: ## Edge agent with the llama.cpp backend: clippy, then its tests on SmolL
 	tests/llama/build-deps.sh
 	cargo clippy -p pice-edge-agent --features llama --all-targets --locked -- -D warnings
 	model=$$(tests/llama/fetch-model.sh) && PICE_MODEL_PATH=$$model cargo test -p pice-edge-agent --features llama --locked
+
+.PHONY: sdk
+sdk: ## The gateway through the official OpenAI Python SDK (venv in .venv) against real sim, edge agent and gateway processes
+	tests/sdk/run.sh
 
 .PHONY: e2e
 e2e: ## E2e tests against a local control plane started for the run and torn down after it
