@@ -57,3 +57,8 @@ crds: ## Regenerate the CRD from the Rust types into crds/ and the Helm chart's 
 .PHONY: demo
 demo: ## Run the operator on a local control plane with the example pool, show the result, tear down
 	deploy/local/demo.sh
+
+.PHONY: bench-scaling
+bench-scaling: ## Benchmark: queue spike to patched Deployment (sync 1 s and 5 s), writes docs/benchmarks/
+	cargo build -p pice-operator -p pice-edge-agent --bins --locked
+	tests/cluster/with-cluster.sh cargo test -p pice-tests --locked --test bench_scaling -- --ignored --nocapture

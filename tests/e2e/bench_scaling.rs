@@ -30,7 +30,10 @@ async fn measure(ns: &TestNamespace, sync: &str) -> Vec<f64> {
     let mut times = Vec::new();
     for _ in 0..RUNS {
         edge::wait_replicas(ns, DEPLOYMENT, 1, Duration::from_secs(60)).await;
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        // Start each spike at a random phase of the sync loop, so the figures are not biased by
+        // the spike always following the scale-down reconcile.
+        let phase: f64 = rand::random::<f64>() * sync.parse::<f64>().unwrap_or(1.0);
+        tokio::time::sleep(Duration::from_secs_f64(0.5 + phase)).await;
         let load = Load::start(&edge::live_pod_ip(ns, PODS).await, 8);
         let spike = Instant::now();
         poll::until("scale up", Duration::from_secs(60), || async {
@@ -87,7 +90,7 @@ fn write_report(rows: &[String]) {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let report = format!(
         "# B3: queue spike to patched Deployment\n\n\
-         Time from starting 8 concurrent expansions on a real `pice-edge-agent` (simulator backend, \
+         Time from starting 8 concurrent expansions (at a random phase of the operator's sync loop) on a real `pice-edge-agent` (simulator backend, \
          2 slots) to the edge Deployment's `spec.replicas` being raised by `pice-operator`, on the \
          local control plane; {RUNS} spikes per setting, target queue 2 per replica.\n\n\
          | sync period | median | min | max |\n|---|---|---|---|\n{}\n\n\
