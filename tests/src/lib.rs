@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod edge;
+pub mod gateway;
 pub mod helm;
 pub mod kubectl;
 pub mod load;
@@ -16,6 +17,7 @@ pub mod operator;
 pub mod poll;
 pub mod pools;
 pub mod prometheus;
+pub mod promql;
 pub mod service_account;
 
 use std::path::PathBuf;
