@@ -17,7 +17,7 @@ use tonic::Code;
 
 use super::cloud::CloudClient;
 use super::estimates::{Stopwatch, Timing};
-use super::fallback::FallbackReason;
+use super::point::FallbackReason;
 use super::replicas::Replica;
 
 /// Why an attempt failed.

@@ -10,125 +10,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pice_edge_agent::backend::ExpansionRequest;
-use pice_edge_agent::proto::ExpandRequest;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::debug;
 
 use super::attempt::{self, AttemptError, Finished, Tier};
 use super::ensemble::{self, Candidate};
 use super::estimates::Stopwatch;
+use super::point::{Expansions, FallbackReason, PointEvent, PointOutcome, Source};
 use super::replicas::Replica;
 use super::resume::Resume;
 use super::scheduler;
-use super::state::Gateway;
-
-/// Why a fallback step was taken; the `reason` label of `pice_gateway_fallbacks_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FallbackReason {
-    /// The replica's queue was full.
-    EdgeFull,
-    /// The replica failed or went away.
-    EdgeError,
-    /// The replica missed the point's deadline.
-    EdgeDeadline,
-    /// No usable replica was left to try.
-    NoEdge,
-    /// The cloud could not expand the point.
-    CloudError,
-    /// The cloud missed the point's deadline.
-    CloudDeadline,
-    /// The sketch had no usable point; the cloud answered alone.
-    EmptySketch,
-}
-
-impl FallbackReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EdgeFull => "edge_full",
-            Self::EdgeError => "edge_error",
-            Self::EdgeDeadline => "edge_deadline",
-            Self::NoEdge => "no_edge",
-            Self::CloudError => "cloud_error",
-            Self::CloudDeadline => "cloud_deadline",
-            Self::EmptySketch => "empty_sketch",
-        }
-    }
-}
-
-/// Who wrote a point in the end; the `source` label of the expansion metric.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    Edge,
-    Cloud,
-    /// Nobody: the sketch line stands in for the expansion.
-    Sketch,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Edge => "edge",
-            Self::Cloud => "cloud",
-            Self::Sketch => "sketch",
-        }
-    }
-}
-
-/// What a point sends the merger.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PointEvent {
-    Text(String),
-    Done(PointOutcome),
-}
-
-/// How a point was written and what it cost.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PointOutcome {
-    pub source: Source,
-    pub fallbacks: u32,
-    /// Tokens of the text kept.
-    pub completion_tokens: u32,
-    pub edge_tokens: u32,
-    pub cloud_tokens: u32,
-}
-
-/// What every point of one answer shares.
-pub struct Expansions {
-    pub gateway: Arc<Gateway>,
-    pub request_id: String,
-    pub question: String,
-    pub sketch: Vec<String>,
-    /// Token budget of each point.
-    pub max_tokens: u32,
-    /// Seed of the answer; each point and candidate derives its own from it.
-    pub seed: u64,
-}
-
-impl Expansions {
-    fn seed(&self, point: usize, candidate: usize) -> u64 {
-        let salt = (point as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.seed.wrapping_add(salt).wrapping_add(candidate as u64)
-    }
-
-    fn message(&self, point: usize, candidate: usize, want_logprobs: bool) -> ExpandRequest {
-        let routing = &self.gateway.config.routing;
-        ExpandRequest {
-            request_id: format!("{}-{point}-{candidate}", self.request_id),
-            question: self.question.clone(),
-            sketch: self.sketch.clone(),
-            point_index: u32::try_from(point).unwrap_or(u32::MAX),
-            max_tokens: self.max_tokens,
-            deadline_ms: u32::try_from(routing.expansion.deadline_ms).unwrap_or(0),
-            want_logprobs,
-            seed: Some(self.seed(point, candidate)),
-        }
-    }
-
-    fn deadline(&self) -> tokio::time::Instant {
-        let millis = u64::try_from(self.gateway.config.routing.expansion.deadline_ms).unwrap_or(0).max(1);
-        tokio::time::Instant::now() + std::time::Duration::from_millis(millis)
-    }
-}
 
 /// Runs the chain for point `index`, starting with its `assigned` replicas.
 pub async fn run(

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use pice_edge_agent::openai_wire::{ChatCompletionRequest, CompletionRequest, ModelCard, ModelList};
 use prometheus::{Encoder, Registry, TextEncoder};
+use serde::de::DeserializeOwned;
 
 use super::answer::AnswerRequest;
 use super::error::ApiError;
@@ -33,10 +34,7 @@ pub async fn chat(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let gateway = &state.gateway;
-    let parsed = request::json::<ChatCompletionRequest>(body, gateway.limits)
-        .and_then(|body| request::chat(gateway, &headers, body));
-    respond(gateway, parsed, Flavor::Chat).await
+    answer::<ChatCompletionRequest>(&state.gateway, &headers, body, request::chat, Flavor::Chat).await
 }
 
 /// `POST /v1/completions`.
@@ -45,17 +43,21 @@ pub async fn completions(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let gateway = &state.gateway;
-    let parsed = request::json::<CompletionRequest>(body, gateway.limits)
-        .and_then(|body| request::completion(gateway, &headers, body));
-    respond(gateway, parsed, Flavor::Text).await
+    answer::<CompletionRequest>(&state.gateway, &headers, body, request::completion, Flavor::Text).await
 }
 
-async fn respond(
+/// What reads a parsed body of type `T` into an answer request.
+type Reader<T> = fn(&Gateway, &HeaderMap, T) -> Result<(Common, AnswerRequest), ApiError>;
+
+/// Parses the body, answers it and renders the answer whole or streamed.
+async fn answer<T: DeserializeOwned>(
     gateway: &Arc<Gateway>,
-    parsed: Result<(Common, AnswerRequest), ApiError>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    read: Reader<T>,
     flavor: Flavor,
 ) -> Response {
+    let parsed = request::json::<T>(body, gateway.limits).and_then(|body| read(gateway, headers, body));
     let (common, request) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {

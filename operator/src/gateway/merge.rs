@@ -13,7 +13,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 
 use super::answer::{AnswerEnd, AnswerEvent, PiceInfo, usage};
-use super::fallback::{PointEvent, PointOutcome, Source};
+use super::point::{PointEvent, PointOutcome, Source};
 
 /// What the answer already knows before its points are written.
 #[derive(Clone, Debug, PartialEq, Eq)]

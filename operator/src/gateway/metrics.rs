@@ -3,7 +3,7 @@
 //! Every metric carries the constant label `pool`; the variable labels are small fixed sets:
 //! `mode` (cloud, progressive, none for requests refused before a mode was chosen), `outcome`
 //! (ok, degraded, error, cancelled, rejected), `source` (edge, cloud, sketch: who wrote a point),
-//! `reason` (fallback reasons, see [`super::fallback::FallbackReason`]) and `kind`.
+//! `reason` (fallback reasons, see [`super::point::FallbackReason`]) and `kind`.
 
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,

@@ -5,7 +5,7 @@
 //!
 //! A request goes: [`handlers`] → [`request`] (validation) → [`pipeline`] ([`suitability`] and
 //! [`mode`] decide) → [`cloud_only`] or [`progressive`] ([`sketch`] parser, [`scheduler`],
-//! one [`fallback`] chain per point made of [`attempt`]s, [`ensemble`] selection, [`resume`]
+//! one [`fallback`] chain per [`point`] made of [`attempt`]s, [`ensemble`] selection, [`resume`]
 //! after a mid-stream failure, [`merge`] in point order) → [`render`] (whole or streamed).
 //! Around it: [`config`] (the contract with the operator), [`cli`], [`server`], [`state`],
 //! [`estimates`], [`replicas`] and [`discovery`] of the edge agents, [`edge_tls`], [`cloud`],
@@ -30,6 +30,7 @@ pub mod merge;
 pub mod metrics;
 pub mod mode;
 pub mod pipeline;
+pub mod point;
 pub mod progressive;
 pub mod render;
 pub mod replicas;

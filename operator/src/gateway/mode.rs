@@ -87,27 +87,31 @@ pub struct Question {
     pub conversation: bool,
 }
 
-/// Decides the mode; `latency` is only evaluated in `auto` for a suitable question.
+/// Decides the mode; `question` and `latency` are only evaluated in `auto` (the latter only for
+/// a suitable question), so a named mode costs nothing.
 pub fn decide(
     requested: RoutingMode,
-    question: Question,
+    question: impl FnOnce() -> Question,
     latency: impl FnOnce() -> LatencyInputs,
 ) -> Decision {
     let decision = |mode, reason| Decision { mode, reason };
-    match requested {
-        RoutingMode::Cloud | RoutingMode::Progressive => decision(requested, Reason::Requested),
-        RoutingMode::Auto if question.conversation => decision(RoutingMode::Cloud, Reason::Conversation),
-        RoutingMode::Auto if !question.suitable => decision(RoutingMode::Cloud, Reason::Unsuitable),
-        RoutingMode::Auto => {
-            let inputs = latency();
-            match inputs.progressive() {
-                None => decision(RoutingMode::Cloud, Reason::NoEdges),
-                Some(progressive) if progressive < inputs.cloud_only() => {
-                    decision(RoutingMode::Progressive, Reason::ProgressiveFaster)
-                }
-                Some(_) => decision(RoutingMode::Cloud, Reason::CloudFaster),
-            }
+    if requested != RoutingMode::Auto {
+        return decision(requested, Reason::Requested);
+    }
+    let question = question();
+    if question.conversation {
+        return decision(RoutingMode::Cloud, Reason::Conversation);
+    }
+    if !question.suitable {
+        return decision(RoutingMode::Cloud, Reason::Unsuitable);
+    }
+    let inputs = latency();
+    match inputs.progressive() {
+        None => decision(RoutingMode::Cloud, Reason::NoEdges),
+        Some(progressive) if progressive < inputs.cloud_only() => {
+            decision(RoutingMode::Progressive, Reason::ProgressiveFaster)
         }
+        Some(_) => decision(RoutingMode::Cloud, Reason::CloudFaster),
     }
 }
 
@@ -130,7 +134,7 @@ mod tests {
     #[test]
     fn a_named_mode_is_obeyed_without_estimating() {
         for mode in [RoutingMode::Cloud, RoutingMode::Progressive] {
-            let decision = decide(mode, Question { suitable: false, conversation: true }, || unreachable!());
+            let decision = decide(mode, || unreachable!(), || unreachable!());
             assert_eq!(decision, Decision { mode, reason: Reason::Requested });
         }
     }
@@ -138,24 +142,27 @@ mod tests {
     #[test]
     fn auto_keeps_unsuitable_questions_and_conversations_on_the_cloud() {
         let unsuitable = Question { suitable: false, conversation: false };
-        assert_eq!(decide(RoutingMode::Auto, unsuitable, || unreachable!()).reason, Reason::Unsuitable);
+        assert_eq!(decide(RoutingMode::Auto, || unsuitable, || unreachable!()).reason, Reason::Unsuitable);
         let conversation = Question { suitable: true, conversation: true };
-        assert_eq!(decide(RoutingMode::Auto, conversation, || unreachable!()).reason, Reason::Conversation);
+        assert_eq!(
+            decide(RoutingMode::Auto, || conversation, || unreachable!()).reason,
+            Reason::Conversation
+        );
     }
 
     #[test]
     fn auto_goes_progressive_when_the_cloud_is_loaded_and_edges_are_quick() {
         // T_cloud = 0.2 + 300 * 0.05 = 15.2; T_prog = 0.2 + 40 * 0.05 + 3.0 = 5.2.
-        let decision = decide(RoutingMode::Auto, SUITABLE, || inputs(0.05, Some(3.0)));
+        let decision = decide(RoutingMode::Auto, || SUITABLE, || inputs(0.05, Some(3.0)));
         assert_eq!(decision, Decision { mode: RoutingMode::Progressive, reason: Reason::ProgressiveFaster });
     }
 
     #[test]
     fn auto_stays_on_the_cloud_when_edges_are_saturated_or_absent() {
         // T_cloud = 0.2 + 300 * 0.01 = 3.2; T_prog = 0.2 + 0.4 + 9.0 = 9.6.
-        let decision = decide(RoutingMode::Auto, SUITABLE, || inputs(0.01, Some(9.0)));
+        let decision = decide(RoutingMode::Auto, || SUITABLE, || inputs(0.01, Some(9.0)));
         assert_eq!(decision, Decision { mode: RoutingMode::Cloud, reason: Reason::CloudFaster });
-        let decision = decide(RoutingMode::Auto, SUITABLE, || inputs(0.01, None));
+        let decision = decide(RoutingMode::Auto, || SUITABLE, || inputs(0.01, None));
         assert_eq!(decision.reason, Reason::NoEdges);
     }
 }

@@ -18,7 +18,7 @@ use crate::api::RoutingMode;
 /// Answers `request` in the mode the decision picks; fails only before any text exists.
 pub async fn answer(gateway: &Arc<Gateway>, request: AnswerRequest) -> Result<Answer, ApiError> {
     let started = Instant::now();
-    let question = Question {
+    let question = || Question {
         suitable: suitability::classify(&request.question).suitable(),
         conversation: request.conversation,
     };

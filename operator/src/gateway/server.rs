@@ -10,6 +10,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -162,7 +163,12 @@ impl BoundGateway {
             gateway.start_draining();
             info!("draining in-flight requests");
         };
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(draining).await;
+        // Streamed chunks are small and often written back to back (a buffered point flushed at
+        // once): without TCP_NODELAY, Nagle's algorithm holds them for the client's delayed ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            let _unsupported = tcp.set_nodelay(true);
+        });
+        let served = axum::serve(listener, self.router).with_graceful_shutdown(draining).await;
         self.tasks.shutdown().await;
         if let Err(error) = &served {
             warn!(%error, "the HTTP server failed");

@@ -308,18 +308,16 @@ pub fn streamed_text(events: &[Value]) -> String {
     events.iter().filter_map(|e| e["choices"][0]["delta"]["content"].as_str()).collect()
 }
 
-/// Polls `check` every 20 ms until it holds, for at most `limit`.
+/// Whether `check` comes true within `limit` (asked every 20 ms).
 pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return true;
+    let poll = async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    check().await
+    };
+    tokio::time::timeout(limit, poll).await.is_ok()
 }
