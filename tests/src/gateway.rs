@@ -58,7 +58,7 @@ impl GatewayStack {
 
 /// Starts `name` listening on a free loopback port and reads the `listening on ADDR` line it
 /// prints first.
-async fn spawn(name: &str, args: &[&str]) -> (Child, String) {
+pub async fn spawn(name: &str, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(binary(name))
         .args(args)
         .arg("--listen=127.0.0.1:0")
