@@ -10,6 +10,7 @@ mod fixtures;
 pub mod gateway;
 pub mod http;
 pub mod leader;
+pub mod local;
 pub mod metrics;
 pub mod placement;
 pub mod run;
