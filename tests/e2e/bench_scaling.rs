@@ -30,6 +30,7 @@ async fn measure(ns: &TestNamespace, sync: &str) -> Vec<f64> {
     let mut times = Vec::new();
     for _ in 0..RUNS {
         edge::wait_replicas(ns, DEPLOYMENT, 1, Duration::from_secs(60)).await;
+        edge::wait_pod_count(ns, PODS, 1).await;
         // Start each spike at a random phase of the sync loop, so the figures are not biased by
         // the spike always following the scale-down reconcile.
         let phase: f64 = rand::random::<f64>() * sync.parse::<f64>().unwrap_or(1.0);

@@ -46,11 +46,11 @@ async fn versions(ns: &TestNamespace) -> BTreeMap<String, String> {
     all
 }
 
-/// Waits until two snapshots a few seconds apart agree: controllers have settled.
+/// Waits until two snapshots more than one sync period (5 s) apart agree: controllers settled.
 async fn settled_versions(ns: &TestNamespace) -> BTreeMap<String, String> {
     poll::until("resourceVersions to settle", Duration::from_secs(60), || async {
         let before = versions(ns).await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(Duration::from_secs(6)).await;
         (versions(ns).await == before).then_some(before)
     })
     .await
@@ -72,7 +72,7 @@ async fn restarting_the_operator_with_nothing_changed_writes_nothing() {
             (second.reconciliations().await >= 1.0).then_some(())
         })
         .await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(Duration::from_secs(6)).await;
         let after = versions(&ns).await;
         let changed: Vec<_> =
             before.iter().filter(|(k, v)| after.get(*k) != Some(v)).map(|(k, _)| k).collect();

@@ -113,6 +113,7 @@ async fn replicas_follow_the_queue_that_real_agents_report_and_hold_when_it_is_u
             calm.elapsed()
         );
 
+        edge::wait_pod_count(&ns, PODS, 1).await;
         let load = Load::start(&edge::live_pod_ip(&ns, PODS).await, 8);
         edge::wait_replicas(&ns, DEPLOYMENT, 4, Duration::from_secs(20)).await;
         fleet.stop().await;

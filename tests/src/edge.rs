@@ -32,3 +32,13 @@ pub async fn live_pod_ip(ns: &TestNamespace, selector: &str) -> String {
     })
     .await
 }
+
+/// Waits until exactly `count` pods match `selector` (deleted ones gone), e.g. after a scale-down.
+pub async fn wait_pod_count(ns: &TestNamespace, selector: &str, count: usize) {
+    let pods = ns.api::<Pod>();
+    poll::until(&format!("{count} pod(s) matching {selector}"), Duration::from_secs(60), || async {
+        let list = pods.list(&ListParams::default().labels(selector)).await.ok()?;
+        (list.items.len() == count).then_some(())
+    })
+    .await;
+}

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures::future::try_join_all;
+use futures::future::join_all;
 use pice_edge_agent::proto::LoadRequest;
 use pice_edge_agent::proto::edge_agent_client::EdgeAgentClient;
 use tonic::transport::Endpoint;
@@ -70,9 +70,27 @@ fn sum_of_vector(body: &serde_json::Value) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum())
 }
 
+/// Sums the load of every agent; any agent that does not answer makes the queue unknown. The
+/// error lists the silent agents in a stable order (it lands in a status condition, and a
+/// message that changed from one sync to the next would rewrite the status every time).
 async fn ask_agents(agents: &[String]) -> Result<f64, String> {
-    let loads = try_join_all(agents.iter().map(|agent| load_of(agent))).await?;
-    Ok(loads.iter().sum())
+    let answers = join_all(agents.iter().map(|agent| load_of(agent))).await;
+    let mut silent = Vec::new();
+    let mut total = 0.0;
+    for (agent, answer) in agents.iter().zip(answers) {
+        match answer {
+            Ok(load) => total += load,
+            Err(error) => {
+                tracing::debug!(%agent, %error, "edge agent did not answer Load");
+                silent.push(agent.as_str());
+            }
+        }
+    }
+    if silent.is_empty() {
+        Ok(total)
+    } else {
+        Err(format!("edge agent(s) not answering Load: {}", silent.join(", ")))
+    }
 }
 
 async fn load_of(agent: &str) -> Result<f64, String> {
@@ -106,6 +124,6 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_agent_is_an_error_not_a_zero() {
         let error = ask_agents(&["127.0.0.1:9".into()]).await.expect_err("nothing listens on port 9");
-        assert!(error.contains("edge agent 127.0.0.1:9"), "{error}");
+        assert_eq!(error, "edge agent(s) not answering Load: 127.0.0.1:9");
     }
 }
