@@ -82,13 +82,15 @@ async fn answer<T: DeserializeOwned>(
 /// `GET /v1/models`: the pool's name and the cloud model, both answered by this gateway.
 pub async fn models(State(state): State<AppState>) -> Json<ModelList> {
     let created = unix_now();
-    let cards = state.gateway.models().map(|id| ModelCard {
+    let mut ids = state.gateway.models().to_vec();
+    ids.dedup();
+    let cards = ids.into_iter().map(|id| ModelCard {
         id: id.to_owned(),
         object: "model".to_owned(),
         created,
         owned_by: format!("pice:{}", state.gateway.config.pool),
     });
-    Json(ModelList { object: "list".to_owned(), data: cards.to_vec() })
+    Json(ModelList { object: "list".to_owned(), data: cards.collect() })
 }
 
 /// `GET /readyz`.
