@@ -117,6 +117,33 @@ async fn with_every_edge_down_the_cloud_answers() {
 }
 
 #[tokio::test]
+async fn without_edges_and_without_cloud_fallback_the_sketch_lines_stand_in_and_the_answer_is_degraded() {
+    let cloud = sim_cloud(1.0).await;
+    let mut setup = Setup::new(&cloud.url, &[], RoutingMode::Progressive);
+    setup.edges = vec![closed_url().trim_start_matches("http://").to_owned()];
+    setup.routing.fallback.to_cloud = false;
+    let gateway = Gateway::start(setup).await;
+
+    let response = gateway.post("/v1/chat/completions", &chat(QUESTION, false, 2), &[]).await;
+    assert_eq!(response.status(), 200, "a client never gets an error because the edge failed");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["pice"]["degraded"].as_bool(), body["pice"]["edge_tokens"].as_u64()),
+        (Some(true), Some(0))
+    );
+    let text = body["choices"][0]["message"]["content"].as_str().unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines.iter().all(|line| line.split_whitespace().count() == 7), "number and six words: {text}");
+    let degraded = r#"pice_gateway_requests_total{mode="progressive",outcome="degraded",pool="assistant"}"#;
+    assert_eq!(gateway.metric(degraded).await, 1.0);
+    assert_eq!(
+        gateway.metric(&series("pice_gateway_expansion_duration_seconds_count", "source", "sketch")).await,
+        4.0
+    );
+}
+
+#[tokio::test]
 async fn a_cloud_that_is_down_is_a_503_in_openai_shape_and_the_gateway_keeps_serving() {
     let edge = Edge::start(2, 2, 1.0).await;
     let gateway = Gateway::start(Setup::new(&closed_url(), &[&edge], RoutingMode::Auto)).await;
