@@ -202,6 +202,9 @@ async fn a_pool_is_reconciled_with_only_the_charts_permissions_and_outlives_helm
         let operator = operator_as_the_charts_service_account(&ns.name, dir.path()).await;
         operator.wait_ready().await;
         pools::wait_condition(&ns, "assistant", "Ready", "True").await;
+        for name in apply_other_examples(&ns).await {
+            pools::wait_condition(&ns, &name, "Ready", "True").await;
+        }
         assert!(!operator.log().to_lowercase().contains("forbidden"), "operator log:\n{}", operator.log());
         operator.stop().await;
 
@@ -219,6 +222,28 @@ async fn a_pool_is_reconciled_with_only_the_charts_permissions_and_outlives_helm
         );
     })
     .await;
+}
+
+/// Applies every other pool of `deploy/examples/` with `kubectl apply`, each named after its
+/// file (two examples share the name `assistant`), and returns their names.
+async fn apply_other_examples(ns: &TestNamespace) -> Vec<String> {
+    let dir = repo_root().join("deploy/examples");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display())) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if path.extension().is_none_or(|e| e != "yaml") || name == "assistant" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut pool: serde_json::Value =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        pool["metadata"]["name"] = name.clone().into();
+        pools::apply(ns, &pool).await;
+        names.push(name);
+    }
+    assert!(names.len() >= 2, "examples besides assistant.yaml: {names:?}");
+    names
 }
 
 /// Starts the operator with a token of the chart's ServiceAccount in `namespace`, as the chart's
