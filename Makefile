@@ -39,6 +39,8 @@ llama: ## Edge agent with the llama.cpp backend: clippy, then its tests on SmolL
 	tests/llama/build-deps.sh
 	cargo clippy -p pice-edge-agent --features llama --all-targets --locked -- -D warnings
 	model=$$(tests/llama/fetch-model.sh) && PICE_MODEL_PATH=$$model cargo test -p pice-edge-agent --features llama --locked
+	# The real-text path through the gateway: the llama agent built above expands a sketch.
+	model=$$(tests/llama/fetch-model.sh) && PICE_MODEL_PATH=$$model cargo test -p pice-operator --locked --test gateway real_text -- --ignored
 
 .PHONY: sdk
 sdk: ## The gateway through the official OpenAI Python SDK (venv in .venv) against real sim, edge agent and gateway processes

@@ -6,4 +6,5 @@
 mod failures;
 mod harness;
 mod modes;
+mod real_text;
 mod requests;
