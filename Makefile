@@ -64,3 +64,8 @@ demo: ## Run the operator on a local control plane with the example pool, show t
 bench-scaling: ## Benchmark: queue spike to patched Deployment (sync 1 s and 5 s), writes docs/benchmarks/
 	cargo build -p pice-operator -p pice-edge-agent --bins --locked
 	tests/cluster/with-cluster.sh cargo test -p pice-tests --locked --test bench_scaling -- --ignored --nocapture
+
+.PHONY: bench-b1
+bench-b1: ## Benchmark B1: cloud-only vs SoT vs PICE progressive/auto on simulated hardware under Poisson load, writes docs/benchmarks/B1.md and plots
+	cargo build --release -p pice-operator -p pice-edge-agent --bins --locked
+	cargo run --release -p pice-operator --example bench_b1 --locked -- $(B1_ARGS)

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod autoscale;
+pub mod bench;
 pub mod children;
 pub mod controller;
 pub mod error;

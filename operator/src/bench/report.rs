@@ -1,0 +1,210 @@
+//! B1's Markdown report: how it was run, the headline table against the targets, and every
+//! load level of every system.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use pice_edge_agent::sim::Profile;
+
+use super::cli::B1Args;
+use super::stats::Summary;
+use super::sweep::{Series, System};
+
+/// What the report says about the set-up.
+pub struct Context<'a> {
+    pub args: &'a B1Args,
+    pub cloud: &'a Profile,
+    pub edge: &'a Profile,
+    pub questions: usize,
+}
+
+/// Decode tokens per second the profile reaches at its best batch size (prefill not counted).
+pub fn capacity(profile: &Profile) -> f64 {
+    (1..=profile.max_batch).map(|b| b as f64 / profile.tpot(b).as_secs_f64()).fold(0.0, f64::max)
+}
+
+/// Headline numbers of one series.
+struct Headline {
+    at_slo: f64,
+    cloud_tokens: f64,
+    moderate: Option<Summary>,
+}
+
+fn headline(series: &Series, args: &B1Args) -> Headline {
+    let summaries = || series.points.iter().map(|(_, s)| s);
+    let at_slo = summaries().filter(|s| s.p90 <= args.slo_p90_s).map(|s| s.throughput).fold(0.0, f64::max);
+    let cloud_tokens = summaries().next().map_or(f64::NAN, |s| s.cloud_tokens);
+    let moderate = series.points.iter().find(|(rate, _)| *rate == args.moderate_rate).map(|(_, s)| s.clone());
+    Headline { at_slo, cloud_tokens, moderate }
+}
+
+fn seconds(value: f64) -> String {
+    if value.is_finite() { format!("{value:.2}") } else { "unfinished".into() }
+}
+
+/// Writes the report to `path`.
+pub fn write(context: &Context, series: &[Series], path: &Path) -> anyhow::Result<()> {
+    let mut md = String::new();
+    preamble(&mut md, context)?;
+    headline_table(&mut md, context, series)?;
+    for one in series {
+        levels(&mut md, one)?;
+    }
+    std::fs::write(path, md)?;
+    Ok(())
+}
+
+fn preamble(md: &mut String, context: &Context) -> anyhow::Result<()> {
+    let args = context.args;
+    let command: Vec<String> = std::env::args().collect();
+    writeln!(md, "# B1: progressive vs cloud-only vs SoT on emulated hardware\n")?;
+    writeln!(md, "- Command: `{}`", command.join(" "))?;
+    writeln!(md, "- Git revision: {}", git_revision())?;
+    writeln!(md, "- Machine: {} (load average at the end: {})", machine(), loadavg())?;
+    writeln!(md, "- Date: {}", jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"))?;
+    writeln!(
+        md,
+        "- Simulated (GPU arithmetic only): cloud `{}` (decode capacity {:.0} tokens/s at batch {}), {} edge devices `{}` ({:.0} tokens/s each at batch {}). Real: every process, socket, gRPC call and the gateway.",
+        context.cloud.name,
+        capacity(context.cloud),
+        context.cloud.max_batch,
+        args.edges,
+        context.edge.name,
+        capacity(context.edge),
+        context.edge.max_batch
+    )?;
+    let links: Vec<String> = args
+        .links
+        .iter()
+        .map(|l| format!("{} = {} ms RTT, {} Mbit/s", l.name, l.rtt_ms, l.mbit_per_s))
+        .collect();
+    writeln!(
+        md,
+        "- Emulated cloud–edge links (TCP relay in front of each edge agent): {}",
+        links.join("; ")
+    )?;
+    writeln!(
+        md,
+        "- Workload: {} questions, Poisson arrivals for {} s per level (+ up to {} s to finish), max_tokens {}, {} run(s) per level (medians), SLO p90 ≤ {} s, moderate load {} req/s.\n",
+        context.questions,
+        args.duration_s,
+        args.drain_s,
+        args.max_tokens,
+        args.repeats,
+        args.slo_p90_s,
+        args.moderate_rate
+    )?;
+    Ok(())
+}
+
+fn headline_table(md: &mut String, context: &Context, series: &[Series]) -> anyhow::Result<()> {
+    let args = context.args;
+    let capacity = capacity(context.cloud);
+    let cloud = series.iter().find(|s| s.system == System::CloudOnly).map(|s| headline(s, args));
+    writeln!(md, "## Headline\n")?;
+    writeln!(
+        md,
+        "| system | req/s at p90 ≤ SLO | × cloud-only | cloud tok/req | analytic bound req/s | at SLO / bound | p50 s at moderate | p50 vs cloud-only | TTFT p50 s at moderate | progressive share at moderate |"
+    )?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|")?;
+    for one in series {
+        let h = headline(one, args);
+        let bound = capacity / h.cloud_tokens;
+        let ratio = cloud.as_ref().map_or(f64::NAN, |c| h.at_slo / c.at_slo);
+        let (p50, ttft, share) = h
+            .moderate
+            .as_ref()
+            .map_or((f64::NAN, f64::NAN, f64::NAN), |m| (m.p50, m.ttft_p50, m.progressive_share));
+        let cloud_p50 = cloud.as_ref().and_then(|c| c.moderate.as_ref()).map_or(f64::NAN, |m| m.p50);
+        writeln!(
+            md,
+            "| {} | {:.2} | {:.2}x | {:.0} | {:.2} | {:.0} % | {} | {:+.0} % | {} | {:.0} % |",
+            one.name(),
+            h.at_slo,
+            ratio,
+            h.cloud_tokens,
+            bound,
+            100.0 * h.at_slo / bound,
+            seconds(p50),
+            100.0 * (p50 / cloud_p50 - 1.0),
+            seconds(ttft),
+            100.0 * share
+        )?;
+    }
+    writeln!(
+        md,
+        "\nThroughput is requests completed per second of the arrival window; \"req/s at p90 ≤ SLO\" is the highest such value among the load levels that met the SLO, so its resolution is the rate grid. Cloud tokens per request are the cloud simulator's own counter over the lowest load level, divided by the requests completed; the analytic bound is the cloud's decode capacity ÷ that number (prefill and edge capacity not counted).\n"
+    )?;
+    writeln!(
+        md,
+        "![latency vs offered load](B1-latency.png)\n\n![throughput vs offered load](B1-throughput.png)\n"
+    )?;
+    Ok(())
+}
+
+fn levels(md: &mut String, series: &Series) -> anyhow::Result<()> {
+    writeln!(md, "### {}\n", series.name())?;
+    writeln!(
+        md,
+        "| offered req/s | sent | completed | req/s | p50 s | p90 s | TTFT p50 s | answer tok/req | cloud tok/req | progressive share |"
+    )?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|")?;
+    for (rate, s) in &series.points {
+        writeln!(
+            md,
+            "| {rate} | {} | {} | {:.2} | {} | {} | {} | {:.0} | {:.0} | {:.0} % |",
+            s.sent,
+            s.completed,
+            s.throughput,
+            seconds(s.p50),
+            seconds(s.p90),
+            seconds(s.ttft_p50),
+            s.answer_tokens,
+            s.cloud_tokens,
+            100.0 * s.progressive_share
+        )?;
+    }
+    writeln!(md)?;
+    Ok(())
+}
+
+fn git_revision() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let revision = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    if dirty { format!("{revision} (with uncommitted changes in the working tree)") } else { revision }
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let memory = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+        let kib: f64 =
+            text.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
+        Some(format!("{:.0} GiB", kib / 1024.0 / 1024.0))
+    });
+    format!("{cores} cores, {} memory", memory.unwrap_or_else(|| "unknown".into()))
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map_or_else(|_| "unknown".into(), |t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use pice_edge_agent::sim::profiles;
+
+    use super::*;
+
+    #[test]
+    fn the_cloud_profile_decodes_fastest_at_its_largest_batch() {
+        let Some(cloud) = profiles::named("cloud-llama70b-h100x4") else { panic!("profile missing") };
+        assert!((capacity(&cloud) - 128.0 / 0.080).abs() < 1.0, "{}", capacity(&cloud));
+    }
+}

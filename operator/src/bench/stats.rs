@@ -1,0 +1,113 @@
+//! Summaries of one load level: throughput, latency percentiles, time to first token, answer
+//! length and mode shares; and the median of repeated runs.
+
+use super::load::Outcome;
+
+/// What one load level measured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    pub sent: usize,
+    pub completed: usize,
+    /// Completed requests per second of the arrival window (requests still running at the
+    /// cut-off do not count).
+    pub throughput: f64,
+    /// Latency percentiles in seconds; unfinished requests count as infinitely slow.
+    pub p50: f64,
+    pub p90: f64,
+    pub ttft_p50: f64,
+    /// Tokens the client received per completed request.
+    pub answer_tokens: f64,
+    /// Share of completed requests answered progressively.
+    pub progressive_share: f64,
+    /// Tokens the cloud server generated (its own counter) per completed request.
+    pub cloud_tokens: f64,
+}
+
+/// The `q` quantile (0–1, nearest rank) of `values`; NaN when empty.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Summarises `outcomes` of a level whose arrivals lasted `window` seconds; `cloud_tokens` is
+/// the cloud server's generated-token count over the level.
+pub fn summarize(outcomes: &[Outcome], window: f64, cloud_tokens: f64) -> Summary {
+    let done: Vec<&Outcome> = outcomes.iter().filter(|o| o.latency.is_some()).collect();
+    let latencies: Vec<f64> = outcomes.iter().map(|o| o.latency.unwrap_or(f64::INFINITY)).collect();
+    let ttfts: Vec<f64> = outcomes.iter().map(|o| o.ttft.unwrap_or(f64::INFINITY)).collect();
+    let per_done = |total: f64| if done.is_empty() { f64::NAN } else { total / done.len() as f64 };
+    let progressive = done.iter().filter(|o| o.mode.as_deref() == Some("progressive")).count();
+    Summary {
+        sent: outcomes.len(),
+        completed: done.len(),
+        throughput: done.len() as f64 / window.max(f64::EPSILON),
+        p50: quantile(&latencies, 0.5),
+        p90: quantile(&latencies, 0.9),
+        ttft_p50: quantile(&ttfts, 0.5),
+        answer_tokens: per_done(done.iter().map(|o| o.completion_tokens as f64).sum()),
+        progressive_share: per_done(progressive as f64),
+        cloud_tokens: per_done(cloud_tokens),
+    }
+}
+
+/// Field-by-field medians of repeated runs of one level.
+pub fn median(runs: &[Summary]) -> Summary {
+    let m = |field: fn(&Summary) -> f64| quantile(&runs.iter().map(field).collect::<Vec<_>>(), 0.5);
+    Summary {
+        sent: m(|s| s.sent as f64) as usize,
+        completed: m(|s| s.completed as f64) as usize,
+        throughput: m(|s| s.throughput),
+        p50: m(|s| s.p50),
+        p90: m(|s| s.p90),
+        ttft_p50: m(|s| s.ttft_p50),
+        answer_tokens: m(|s| s.answer_tokens),
+        progressive_share: m(|s| s.progressive_share),
+        cloud_tokens: m(|s| s.cloud_tokens),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(latency: f64, mode: &str) -> Outcome {
+        Outcome {
+            latency: Some(latency),
+            ttft: Some(latency / 10.0),
+            mode: Some(mode.into()),
+            completion_tokens: 100,
+        }
+    }
+
+    #[test]
+    fn quantiles_use_the_nearest_rank() {
+        let values = [5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(quantile(&values, 0.5), 3.0);
+        assert_eq!(quantile(&values, 0.9), 5.0);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn unfinished_requests_push_the_tail_up_and_count_for_nothing_else() {
+        let mut outcomes = vec![done(1.0, "progressive"), done(2.0, "cloud"), done(3.0, "progressive")];
+        outcomes.push(Outcome::default());
+        let summary = summarize(&outcomes, 2.0, 600.0);
+        assert_eq!((summary.sent, summary.completed), (4, 3));
+        assert_eq!(summary.throughput, 1.5);
+        assert_eq!(summary.p90, f64::INFINITY);
+        assert_eq!(summary.cloud_tokens, 200.0);
+        assert!((summary.progressive_share - 2.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_median_of_runs_is_taken_field_by_field() {
+        let runs = [1.0, 9.0, 4.0].map(|p50| Summary { p50, throughput: 10.0 - p50, ..Summary::default() });
+        let median = median(&runs);
+        assert_eq!((median.p50, median.throughput), (4.0, 6.0));
+    }
+}

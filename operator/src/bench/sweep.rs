@@ -1,0 +1,313 @@
+//! B1's wiring: start the simulated cloud, the edge agents and a gateway per system and link,
+//! sweep the offered load, then write the report and the plots.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use pice_edge_agent::sim::{Profile, profiles};
+
+use super::cli::B1Args;
+use super::link::{self, LinkSetting, Relay};
+use super::load::{self, LoadSpec};
+use super::procs::{self, Process};
+use super::stats::{self, Summary};
+use super::{plot, report};
+use crate::api::{RoutingMode, RoutingSpec};
+use crate::gateway::classify_eval;
+use crate::gateway::config::{CloudTarget, GatewayConfig};
+
+/// Model name the gateway and the SoT agents ask the cloud simulator for (it serves any name).
+const CLOUD_MODEL: &str = "llama-3.1-70b-instruct";
+
+/// A system under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum System {
+    CloudOnly,
+    SotOnCloud,
+    Progressive,
+    Auto,
+}
+
+impl System {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::CloudOnly => "cloud-only",
+            Self::SotOnCloud => "SoT-on-cloud",
+            Self::Progressive => "PICE progressive",
+            Self::Auto => "PICE auto",
+        }
+    }
+
+    /// The `x-pice-mode` header that selects it on its gateway.
+    fn mode(self) -> &'static str {
+        match self {
+            Self::CloudOnly => "cloud",
+            Self::SotOnCloud | Self::Progressive => "progressive",
+            Self::Auto => "auto",
+        }
+    }
+}
+
+/// One system at one link setting (`None`: the link plays no part).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub system: System,
+    pub link: Option<LinkSetting>,
+    /// One summary per load level run, ascending rate.
+    pub points: Vec<(f64, Summary)>,
+}
+
+impl Series {
+    pub fn name(&self) -> String {
+        match &self.link {
+            Some(link) => format!("{} ({})", self.system.label(), link.name),
+            None => self.system.label().to_owned(),
+        }
+    }
+}
+
+/// The running simulated hardware.
+struct Testbed {
+    cloud_url: String,
+    edges: Vec<SocketAddr>,
+    sot_agents: Vec<SocketAddr>,
+    _processes: Vec<Process>,
+}
+
+/// Runs B1 as `args` say and writes its report.
+pub async fn run(args: B1Args) -> anyhow::Result<()> {
+    pice_edge_agent::crypto::install_default_provider();
+    let cloud_profile = profile(&args.cloud_profile)?;
+    let edge_profile = profile(&args.edge_profile)?;
+    let questions = questions(&args.questions)?;
+    let bed = testbed(&args, &edge_profile).await?;
+    eprintln!(
+        "testbed up: cloud {}, {} edge agents, {} SoT agents",
+        bed.cloud_url,
+        bed.edges.len(),
+        bed.sot_agents.len()
+    );
+    let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
+    let mut series = Vec::new();
+    let first_link = args.links.first().cloned();
+    series.push(sweep(&args, &bed, &client, &questions, System::CloudOnly, None, first_link.as_ref()).await?);
+    series.push(sweep(&args, &bed, &client, &questions, System::SotOnCloud, None, None).await?);
+    for link in &args.links {
+        for system in [System::Progressive, System::Auto] {
+            series
+                .push(sweep(&args, &bed, &client, &questions, system, Some(link.clone()), Some(link)).await?);
+        }
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let context = report::Context {
+        args: &args,
+        cloud: &cloud_profile,
+        edge: &edge_profile,
+        questions: questions.len(),
+    };
+    report::write(&context, &series, &args.out.join("B1.md"))?;
+    plot::latency(&series, &args, &args.out.join("B1-latency.png"))?;
+    plot::throughput(&series, &args, &args.out.join("B1-throughput.png"))?;
+    eprintln!("wrote {}", args.out.join("B1.md").display());
+    Ok(())
+}
+
+fn profile(name: &str) -> anyhow::Result<Profile> {
+    profiles::named(name).with_context(|| format!("unknown profile {name}; known: {:?}", profiles::NAMES))
+}
+
+fn questions(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    let mut all = Vec::new();
+    for file in files {
+        all.extend(classify_eval::read(file).map_err(anyhow::Error::msg)?.into_iter().map(|q| q.question));
+    }
+    if all.is_empty() {
+        bail!("no questions in {files:?}");
+    }
+    Ok(all)
+}
+
+async fn testbed(args: &B1Args, edge: &Profile) -> anyhow::Result<Testbed> {
+    let bin = args.bin_dir.as_path();
+    let sim_args = vec!["--listen=127.0.0.1:0".to_owned(), format!("--profile={}", args.cloud_profile)];
+    let (cloud, cloud_addr) = procs::spawn_announcing(bin, "pice-sim", &sim_args).await?;
+    let cloud_url = format!("http://{cloud_addr}");
+    let mut processes = vec![cloud];
+    let mut edges = Vec::new();
+    for index in 0..args.edges {
+        let backend = vec![
+            "--backend=sim".to_owned(),
+            format!("--sim-profile={}", args.edge_profile),
+            format!("--seed={index}"),
+            format!("--slots={}", edge.max_batch),
+            "--queue=16".to_owned(),
+        ];
+        let (process, addr) = agent(bin, backend).await?;
+        processes.push(process);
+        edges.push(addr);
+    }
+    let mut sot_agents = Vec::new();
+    for _ in 0..2 {
+        // SoT expands on the cloud: agents in the data centre relay points to the cloud server,
+        // with enough slots that the cloud's own batch is the limit.
+        let backend = vec![
+            "--backend=openai".to_owned(),
+            format!("--backend-url={cloud_url}/v1"),
+            format!("--model={}", CLOUD_MODEL),
+            "--slots=256".to_owned(),
+            "--queue=2048".to_owned(),
+        ];
+        let (process, addr) = agent(bin, backend).await?;
+        processes.push(process);
+        sot_agents.push(addr);
+    }
+    Ok(Testbed { cloud_url, edges, sot_agents, _processes: processes })
+}
+
+async fn agent(bin: &Path, mut args: Vec<String>) -> anyhow::Result<(Process, SocketAddr)> {
+    let (addr, metrics) = (procs::free_addr()?, procs::free_addr()?);
+    args.extend([
+        format!("--listen={addr}"),
+        format!("--metrics-listen={metrics}"),
+        "--readiness-interval-ms=500".into(),
+    ]);
+    Ok((procs::spawn_at(bin, "pice-edge-agent", &args, addr).await?, addr))
+}
+
+/// A gateway whose edge endpoints are `targets`, reached over `link` when given.
+async fn gateway(
+    args: &B1Args,
+    bed: &Testbed,
+    targets: &[SocketAddr],
+    link: Option<&LinkSetting>,
+) -> anyhow::Result<(Process, Vec<Relay>, String)> {
+    let mut relays = Vec::new();
+    let mut endpoints = Vec::new();
+    for target in targets {
+        match link {
+            Some(link) => {
+                let relay = link::relay(*target, link.clone()).await?;
+                endpoints.push(relay.addr.to_string());
+                relays.push(relay);
+            }
+            None => endpoints.push(target.to_string()),
+        }
+    }
+    let config = GatewayConfig {
+        pool: load::POOL.into(),
+        port: 0,
+        cloud: CloudTarget { url: bed.cloud_url.clone(), model: CLOUD_MODEL.into() },
+        edge: Vec::new(),
+        routing: RoutingSpec { mode: RoutingMode::Auto, ..RoutingSpec::default() },
+    };
+    let path = std::env::temp_dir().join(format!("pice-bench-b1-{}.json", std::process::id()));
+    std::fs::write(&path, serde_json::to_vec(&config)?)?;
+    let gateway_args = vec![
+        format!("--config={}", path.display()),
+        "--listen=127.0.0.1:0".into(),
+        format!("--edge-endpoints={}", endpoints.join(",")),
+        "--load-interval-ms=200".into(),
+    ];
+    let (process, addr) = procs::spawn_announcing(&args.bin_dir, "pice-gateway", &gateway_args).await?;
+    let url = format!("http://{addr}");
+    wait_ready(&url).await?;
+    Ok((process, relays, url))
+}
+
+async fn wait_ready(url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        let ready = client.get(format!("{url}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the gateway at {url} never became ready")
+}
+
+/// Runs every load level of one system until it is well past saturation.
+async fn sweep(
+    args: &B1Args,
+    bed: &Testbed,
+    client: &reqwest::Client,
+    questions: &[String],
+    system: System,
+    link: Option<LinkSetting>,
+    gateway_link: Option<&LinkSetting>,
+) -> anyhow::Result<Series> {
+    let targets = if system == System::SotOnCloud { &bed.sot_agents } else { &bed.edges };
+    let (_gateway, _relays, url) = gateway(args, bed, targets, gateway_link).await?;
+    let mut series = Series { system, link, points: Vec::new() };
+    for &rate in &args.rates {
+        let mut runs = Vec::new();
+        for repeat in 0..args.repeats {
+            let spec = LoadSpec {
+                url: url.clone(),
+                mode: system.mode(),
+                rate,
+                duration: Duration::from_secs_f64(args.duration_s),
+                drain: Duration::from_secs_f64(args.drain_s),
+                max_tokens: args.max_tokens,
+                seed: args.seed + repeat as u64,
+            };
+            runs.push(level(bed, client, &spec, questions).await?);
+        }
+        let summary = stats::median(&runs);
+        eprintln!(
+            "{} rate {rate}: {}/{} done, {:.2} req/s, p50 {:.2} s, p90 {:.2} s, cloud tok/req {:.0}",
+            series.name(),
+            summary.completed,
+            summary.sent,
+            summary.throughput,
+            summary.p50,
+            summary.p90,
+            summary.cloud_tokens
+        );
+        let saturated = summary.p90 > 2.0 * args.slo_p90_s;
+        series.points.push((rate, summary));
+        if saturated {
+            break;
+        }
+    }
+    Ok(series)
+}
+
+/// One run of one load level, from an idle cloud to an idle cloud.
+async fn level(
+    bed: &Testbed,
+    client: &reqwest::Client,
+    spec: &LoadSpec,
+    questions: &[String],
+) -> anyhow::Result<Summary> {
+    wait_cloud_idle(client, &bed.cloud_url).await?;
+    let before = cloud_metric(client, &bed.cloud_url, "pice_sim_generated_tokens_total").await?;
+    let outcomes = load::run(client, spec, questions).await;
+    wait_cloud_idle(client, &bed.cloud_url).await?;
+    let after = cloud_metric(client, &bed.cloud_url, "pice_sim_generated_tokens_total").await?;
+    Ok(stats::summarize(&outcomes, spec.duration.as_secs_f64(), after - before))
+}
+
+async fn cloud_metric(client: &reqwest::Client, url: &str, name: &str) -> anyhow::Result<f64> {
+    let text = client.get(format!("{url}/metrics")).send().await?.text().await?;
+    text.lines()
+        .filter(|line| line.starts_with(name) && line[name.len()..].starts_with(['{', ' ']))
+        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
+        .with_context(|| format!("{name} missing from the cloud simulator's metrics"))
+}
+
+/// Waits (up to a minute) until the cloud server has nothing running or queued, so one level's
+/// leftovers do not load the next.
+async fn wait_cloud_idle(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    for _ in 0..600 {
+        let busy = cloud_metric(client, url, "pice_sim_requests_running").await?
+            + cloud_metric(client, url, "pice_sim_requests_waiting").await?;
+        if busy == 0.0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the cloud simulator stayed busy for a minute after a load level")
+}
