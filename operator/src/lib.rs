@@ -15,4 +15,3 @@ pub mod local;
 pub mod metrics;
 pub mod placement;
 pub mod run;
-pub mod telemetry;

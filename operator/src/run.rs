@@ -16,7 +16,7 @@ use crate::controller::{self, Context, Settings};
 use crate::http::{self, Probes};
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
-use crate::telemetry::{self, LogFormat};
+use pice_edge_agent::telemetry::{self, LogFormat};
 
 /// The PICE operator: reconciles `InferencePool` resources (pice.dev/v1alpha1).
 #[derive(Parser, Debug)]
@@ -175,23 +175,7 @@ fn default_identity() -> String {
 }
 
 async fn stop_on_signal(stop: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        () = term => {}
-    }
-    tracing::info!("shutting down");
+    pice_edge_agent::shutdown::signal().await;
     stop.cancel();
 }
 

@@ -15,7 +15,7 @@ use super::config::GatewayConfig;
 use super::edge_tls::EdgeTlsFiles;
 use super::server::{self, Discovery, Settings, StartError};
 use super::state::Limits;
-use crate::telemetry::{self, LogFormat};
+use pice_edge_agent::telemetry::{self, LogFormat};
 
 /// The PICE progressive gateway: an OpenAI-compatible API that answers on the cloud LLM or
 /// sketches there and expands the points on edge agents.
