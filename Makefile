@@ -68,4 +68,4 @@ bench-scaling: ## Benchmark: queue spike to patched Deployment (sync 1 s and 5 s
 .PHONY: bench-b1
 bench-b1: ## Benchmark B1: cloud-only vs SoT vs PICE progressive/auto on simulated hardware under Poisson load, writes docs/benchmarks/B1.md and plots
 	cargo build --release -p pice-operator -p pice-edge-agent --bins --locked
-	cargo run --release -p pice-operator --example bench_b1 --locked -- $(B1_ARGS)
+	target/release/pice bench b1 $(B1_ARGS)

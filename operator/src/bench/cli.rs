@@ -1,4 +1,4 @@
-//! `bench b1`'s arguments (clap `Args`, so a `pice bench b1` subcommand can flatten them).
+//! `pice bench b1`'s arguments.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ use super::link::LinkSetting;
 
 /// B1: cloud-only vs SoT-on-cloud vs PICE progressive vs PICE auto under Poisson load.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "bench_b1", about)]
+#[command(about)]
 pub struct B1Args {
     /// Directory holding the built `pice-sim`, `pice-edge-agent` and `pice-gateway`.
     #[arg(long, env = "PICE_BENCH_BIN_DIR", default_value = "target/release")]

@@ -1,7 +1,7 @@
-//! Benchmark B1 (BENCHMARKS.md): cloud-only, SoT-on-cloud, PICE progressive and PICE `auto` on
-//! the same emulated hardware, under open-loop Poisson load, at several cloud–edge link settings.
+//! `pice bench`: the benchmarks of BENCHMARKS.md that run without a cluster.
 //!
-//! Real parts: the `pice-sim`, `pice-edge-agent` and `pice-gateway` processes, their sockets,
+//! B1: cloud-only, SoT-on-cloud, PICE progressive and PICE `auto` on the same emulated hardware,
+//! under open-loop Poisson load, at several cloud–edge link settings. Real parts: the `pice-sim`, `pice-edge-agent` and `pice-gateway` processes, their sockets,
 //! gRPC and HTTP; only the GPU arithmetic is simulated (the profiles in
 //! `edge-agent/src/sim/profiles.rs`) and the cloud–edge link is emulated by [`link`].
 
@@ -16,3 +16,27 @@ pub mod sweep;
 
 pub use cli::B1Args;
 pub use sweep::run;
+
+use clap::Subcommand;
+
+/// `pice bench`'s benchmarks.
+#[derive(Clone, Debug, Subcommand)]
+pub enum BenchCommand {
+    /// B1: cloud-only vs SoT-on-cloud vs PICE progressive and auto on simulated cloud and edge
+    /// hardware under Poisson load; writes B1.md and its plots. Needs the release binaries
+    /// (`make bench-b1` builds them first).
+    B1(B1Args),
+}
+
+/// Runs a benchmark until it ends or Ctrl-C/SIGTERM stops it and every process it started.
+pub async fn main(command: BenchCommand) -> anyhow::Result<()> {
+    let bench = async {
+        match command {
+            BenchCommand::B1(args) => run(args).await,
+        }
+    };
+    tokio::select! {
+        result = bench => result,
+        () = pice_edge_agent::shutdown::signal() => Ok(()),
+    }
+}

@@ -1,4 +1,4 @@
-//! `pice` binary: PICE's developer command line (`pice local`); parses arguments and runs.
+//! `pice` binary: PICE's developer command line (`pice local`, `pice bench`); parses arguments and runs.
 
 use std::process::ExitCode;
 
@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     match run(Args::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }

@@ -1,4 +1,4 @@
-//! The `pice` command line (`pice local`) and the wiring of `pice local`: read and check the
+//! The `pice` command line (`pice local`, `pice bench`) and the wiring of `pice local`: read and check the
 //! pool, plan, start, print how to use it (or run the demo), stop on Ctrl-C or SIGTERM.
 
 use std::net::TcpListener;
@@ -25,6 +25,10 @@ pub enum Command {
     /// Run an InferencePool's data plane on this machine (gateway, edge agents, and simulated
     /// or real model servers), from the same YAML file a cluster takes.
     Local(LocalArgs),
+    /// Run a benchmark of BENCHMARKS.md on this machine and write its results (Markdown and
+    /// PNG plots) under docs/benchmarks/.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
 }
 
 /// `pice local`'s arguments.
@@ -66,9 +70,10 @@ pub struct LocalArgs {
 }
 
 /// Runs the command line.
-pub async fn main(args: Args) -> Result<(), LocalError> {
+pub async fn main(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Command::Local(local) => run(local).await,
+        Command::Local(local) => Ok(run(local).await?),
+        Command::Bench(bench) => crate::bench::main(bench).await,
     }
 }
 
@@ -176,7 +181,7 @@ mod tests {
         let args =
             Args::try_parse_from(["pice", "local", "-f", "pool.yaml", "--edge-url", "http://a,http://b"])
                 .unwrap();
-        let Command::Local(local) = args.command;
+        let Command::Local(local) = args.command else { panic!("parsed as {:?}", args.command) };
         assert_eq!((local.port, local.edge_url.len()), (8080, 2));
         assert!(
             Args::try_parse_from(["pice", "local", "-f", "p.yaml", "--real", "--edge-url", "http://a"])
