@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use super::link::LinkSetting;
+use super::sweep::System;
 
 /// B1: cloud-only vs SoT-on-cloud vs PICE progressive vs PICE auto under Poisson load.
 #[derive(Clone, Debug, Parser)]
@@ -33,8 +34,16 @@ pub struct B1Args {
     /// Emulated cloud–edge links, `name:rtt_ms:mbit_per_s`, comma-separated.
     #[arg(long, env = "PICE_BENCH_LINKS", value_delimiter = ',', default_value = "metro:20:200,wan:100:20")]
     pub links: Vec<LinkSetting>,
+    /// Systems to run, comma-separated.
+    #[arg(
+        long,
+        env = "PICE_BENCH_SYSTEMS",
+        value_delimiter = ',',
+        default_value = "cloud-only,sot,progressive,auto"
+    )]
+    pub systems: Vec<System>,
     /// Offered loads, requests per second, ascending.
-    #[arg(long, env = "PICE_BENCH_RATES", value_delimiter = ',', default_value = "1,2,4,7,10")]
+    #[arg(long, env = "PICE_BENCH_RATES", value_delimiter = ',', default_value = "1,2,4,7,10,13,16,20")]
     pub rates: Vec<f64>,
     /// Seconds of arrivals per load level.
     #[arg(long, env = "PICE_BENCH_DURATION_S", default_value_t = 12.0)]
@@ -44,10 +53,11 @@ pub struct B1Args {
     #[arg(long, env = "PICE_BENCH_DRAIN_S", default_value_t = 15.0)]
     pub drain_s: f64,
     /// Runs per load level; the tables show medians.
-    #[arg(long, env = "PICE_BENCH_REPEATS", default_value_t = 1)]
+    #[arg(long, env = "PICE_BENCH_REPEATS", default_value_t = 3)]
     pub repeats: usize,
-    /// Token budget of every request.
-    #[arg(long, env = "PICE_BENCH_MAX_TOKENS", default_value_t = 400)]
+    /// Token budget of every request. The default is about the length of a progressive answer
+    /// on the default profiles, so every system writes answers of about the same length.
+    #[arg(long, env = "PICE_BENCH_MAX_TOKENS", default_value_t = 270)]
     pub max_tokens: u32,
     /// Service-level objective on p90 end-to-end latency, seconds.
     #[arg(long, env = "PICE_BENCH_SLO_P90_S", default_value_t = 15.0)]

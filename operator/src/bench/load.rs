@@ -21,6 +21,8 @@ pub struct Outcome {
     pub ttft: Option<f64>,
     /// The mode that ran, from the final chunk's `pice` field.
     pub mode: Option<String>,
+    /// Why that mode ran (the `pice` field's `reason`).
+    pub reason: Option<String>,
     /// Tokens the client received (usage).
     pub completion_tokens: u64,
 }
@@ -125,6 +127,9 @@ fn read_event(event: &str, outcome: &mut Outcome, sent: Instant) -> bool {
     if let Some(mode) = chunk["pice"]["mode"].as_str() {
         outcome.mode = Some(mode.to_owned());
     }
+    if let Some(reason) = chunk["pice"]["reason"].as_str() {
+        outcome.reason = Some(reason.to_owned());
+    }
     if let Some(tokens) = chunk["usage"]["completion_tokens"].as_u64() {
         outcome.completion_tokens = tokens;
     }
@@ -155,11 +160,11 @@ mod tests {
             &mut outcome,
             sent
         ));
-        let last =
-            "data: {\"choices\":[],\"pice\":{\"mode\":\"progressive\"},\"usage\":{\"completion_tokens\":9}}";
+        let last = "data: {\"choices\":[],\"pice\":{\"mode\":\"progressive\",\"reason\":\"requested\"},\"usage\":{\"completion_tokens\":9}}";
         assert!(!read_event(last, &mut outcome, sent));
         assert!(read_event("data: [DONE]\n\n", &mut outcome, sent));
         assert!(outcome.ttft.is_some());
         assert_eq!((outcome.mode.as_deref(), outcome.completion_tokens), (Some("progressive"), 9));
+        assert_eq!(outcome.reason.as_deref(), Some("requested"));
     }
 }

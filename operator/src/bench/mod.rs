@@ -10,6 +10,7 @@ pub mod link;
 pub mod load;
 pub mod plot;
 pub mod procs;
+pub mod provenance;
 pub mod report;
 pub mod stats;
 pub mod sweep;

@@ -7,6 +7,7 @@ use std::path::Path;
 use pice_edge_agent::sim::Profile;
 
 use super::cli::B1Args;
+use super::provenance;
 use super::stats::Summary;
 use super::sweep::{Series, System};
 
@@ -56,12 +57,8 @@ pub fn write(context: &Context, series: &[Series], path: &Path) -> anyhow::Resul
 
 fn preamble(md: &mut String, context: &Context) -> anyhow::Result<()> {
     let args = context.args;
-    let command: Vec<String> = std::env::args().collect();
     writeln!(md, "# B1: progressive vs cloud-only vs SoT on emulated hardware\n")?;
-    writeln!(md, "- Command: `{}`", command.join(" "))?;
-    writeln!(md, "- Git revision: {}", git_revision())?;
-    writeln!(md, "- Machine: {} (load average at the end: {})", machine(), loadavg())?;
-    writeln!(md, "- Date: {}", jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"))?;
+    provenance::write(md)?;
     writeln!(
         md,
         "- Simulated (GPU arithmetic only): cloud `{}` (decode capacity {:.0} tokens/s at batch {}), {} edge devices `{}` ({:.0} tokens/s each at batch {}). Real: every process, socket, gRPC call and the gateway.",
@@ -146,13 +143,13 @@ fn levels(md: &mut String, series: &Series) -> anyhow::Result<()> {
     writeln!(md, "### {}\n", series.name())?;
     writeln!(
         md,
-        "| offered req/s | sent | completed | req/s | p50 s | p90 s | TTFT p50 s | answer tok/req | cloud tok/req | progressive share |"
+        "| offered req/s | sent | completed | req/s | p50 s | p90 s | TTFT p50 s | answer tok/req | cloud tok/req | progressive share | mode/reason |"
     )?;
-    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|")?;
     for (rate, s) in &series.points {
         writeln!(
             md,
-            "| {rate} | {} | {} | {:.2} | {} | {} | {} | {:.0} | {:.0} | {:.0} % |",
+            "| {rate} | {} | {} | {:.2} | {} | {} | {} | {:.0} | {:.0} | {:.0} % | {} |",
             s.sent,
             s.completed,
             s.throughput,
@@ -161,39 +158,19 @@ fn levels(md: &mut String, series: &Series) -> anyhow::Result<()> {
             seconds(s.ttft_p50),
             s.answer_tokens,
             s.cloud_tokens,
-            100.0 * s.progressive_share
+            100.0 * s.progressive_share,
+            reason_shares(&s.reasons)
         )?;
     }
     writeln!(md)?;
     Ok(())
 }
 
-fn git_revision() -> String {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let revision = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    if dirty { format!("{revision} (with uncommitted changes in the working tree)") } else { revision }
-}
-
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let memory = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
-        let kib: f64 =
-            text.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
-        Some(format!("{:.0} GiB", kib / 1024.0 / 1024.0))
-    });
-    format!("{cores} cores, {} memory", memory.unwrap_or_else(|| "unknown".into()))
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map_or_else(|_| "unknown".into(), |t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+/// `mode/reason` shares as `cloud/unsuitable 60 %, progressive/progressive_faster 40 %`.
+pub fn reason_shares(shares: &std::collections::BTreeMap<String, f64>) -> String {
+    let parts: Vec<String> =
+        shares.iter().map(|(reason, share)| format!("{reason} {:.0} %", 100.0 * share)).collect();
+    parts.join(", ")
 }
 
 #[cfg(test)]

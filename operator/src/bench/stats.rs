@@ -1,5 +1,7 @@
 //! Summaries of one load level: throughput, latency percentiles, time to first token, answer
-//! length and mode shares; and the median of repeated runs.
+//! length, mode shares and the reasons behind the modes; and the median of repeated runs.
+
+use std::collections::BTreeMap;
 
 use super::load::Outcome;
 
@@ -19,6 +21,8 @@ pub struct Summary {
     pub answer_tokens: f64,
     /// Share of completed requests answered progressively.
     pub progressive_share: f64,
+    /// Share of completed requests per `mode/reason` (e.g. `cloud/unsuitable`).
+    pub reasons: BTreeMap<String, f64>,
     /// Tokens the cloud server generated (its own counter) per completed request.
     pub cloud_tokens: f64,
 }
@@ -51,8 +55,20 @@ pub fn summarize(outcomes: &[Outcome], window: f64, cloud_tokens: f64) -> Summar
         ttft_p50: quantile(&ttfts, 0.5),
         answer_tokens: per_done(done.iter().map(|o| o.completion_tokens as f64).sum()),
         progressive_share: per_done(progressive as f64),
+        reasons: reason_shares(&done),
         cloud_tokens: per_done(cloud_tokens),
     }
+}
+
+fn reason_shares(done: &[&Outcome]) -> BTreeMap<String, f64> {
+    let mut counts = BTreeMap::new();
+    for outcome in done {
+        let mode = outcome.mode.as_deref().unwrap_or("unknown");
+        let reason = outcome.reason.as_deref().unwrap_or("unknown");
+        *counts.entry(format!("{mode}/{reason}")).or_insert(0.0) += 1.0;
+    }
+    counts.values_mut().for_each(|count| *count /= done.len() as f64);
+    counts
 }
 
 /// Field-by-field medians of repeated runs of one level.
@@ -67,8 +83,20 @@ pub fn median(runs: &[Summary]) -> Summary {
         ttft_p50: m(|s| s.ttft_p50),
         answer_tokens: m(|s| s.answer_tokens),
         progressive_share: m(|s| s.progressive_share),
+        reasons: median_shares(runs),
         cloud_tokens: m(|s| s.cloud_tokens),
     }
+}
+
+/// Per-key medians of the runs' reason shares (a key a run lacks counts as 0 there).
+fn median_shares(runs: &[Summary]) -> BTreeMap<String, f64> {
+    let keys: std::collections::BTreeSet<&String> = runs.iter().flat_map(|s| s.reasons.keys()).collect();
+    keys.into_iter()
+        .map(|key| {
+            let shares: Vec<f64> = runs.iter().map(|s| s.reasons.get(key).copied().unwrap_or(0.0)).collect();
+            (key.clone(), quantile(&shares, 0.5))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -80,6 +108,7 @@ mod tests {
             latency: Some(latency),
             ttft: Some(latency / 10.0),
             mode: Some(mode.into()),
+            reason: Some("requested".into()),
             completion_tokens: 100,
         }
     }
@@ -102,6 +131,8 @@ mod tests {
         assert_eq!(summary.p90, f64::INFINITY);
         assert_eq!(summary.cloud_tokens, 200.0);
         assert!((summary.progressive_share - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(summary.reasons.len(), 2);
+        assert!((summary.reasons["cloud/requested"] - 1.0 / 3.0).abs() < 1e-9);
     }
 
     #[test]
@@ -109,5 +140,16 @@ mod tests {
         let runs = [1.0, 9.0, 4.0].map(|p50| Summary { p50, throughput: 10.0 - p50, ..Summary::default() });
         let median = median(&runs);
         assert_eq!((median.p50, median.throughput), (4.0, 6.0));
+    }
+
+    #[test]
+    fn reason_shares_take_the_median_per_reason_with_absent_as_zero() {
+        let run = |pairs: &[(&str, f64)]| Summary {
+            reasons: pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            ..Summary::default()
+        };
+        let runs = [run(&[("a", 1.0)]), run(&[("a", 0.5), ("b", 0.5)]), run(&[("a", 0.8), ("b", 0.2)])];
+        let median = median(&runs);
+        assert_eq!((median.reasons["a"], median.reasons["b"]), (0.8, 0.2));
     }
 }

@@ -22,11 +22,15 @@ use crate::gateway::config::{CloudTarget, GatewayConfig};
 const CLOUD_MODEL: &str = "llama-3.1-70b-instruct";
 
 /// A system under test.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum System {
+    /// Every token on the cloud.
     CloudOnly,
-    SotOnCloud,
+    /// Sketch and expansions on the cloud (Skeleton-of-Thought).
+    Sot,
+    /// PICE, progressive for every request.
     Progressive,
+    /// PICE, the gateway deciding per request.
     Auto,
 }
 
@@ -34,7 +38,7 @@ impl System {
     pub fn label(self) -> &'static str {
         match self {
             Self::CloudOnly => "cloud-only",
-            Self::SotOnCloud => "SoT-on-cloud",
+            Self::Sot => "SoT-on-cloud",
             Self::Progressive => "PICE progressive",
             Self::Auto => "PICE auto",
         }
@@ -44,7 +48,7 @@ impl System {
     fn mode(self) -> &'static str {
         match self {
             Self::CloudOnly => "cloud",
-            Self::SotOnCloud | Self::Progressive => "progressive",
+            Self::Sot | Self::Progressive => "progressive",
             Self::Auto => "auto",
         }
     }
@@ -92,10 +96,16 @@ pub async fn run(args: B1Args) -> anyhow::Result<()> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
     let mut series = Vec::new();
     let first_link = args.links.first().cloned();
-    series.push(sweep(&args, &bed, &client, &questions, System::CloudOnly, None, first_link.as_ref()).await?);
-    series.push(sweep(&args, &bed, &client, &questions, System::SotOnCloud, None, None).await?);
+    let wanted = |system| args.systems.contains(&system);
+    if wanted(System::CloudOnly) {
+        let cloud_only = System::CloudOnly;
+        series.push(sweep(&args, &bed, &client, &questions, cloud_only, None, first_link.as_ref()).await?);
+    }
+    if wanted(System::Sot) {
+        series.push(sweep(&args, &bed, &client, &questions, System::Sot, None, None).await?);
+    }
     for link in &args.links {
-        for system in [System::Progressive, System::Auto] {
+        for system in [System::Progressive, System::Auto].into_iter().filter(|&s| wanted(s)) {
             series
                 .push(sweep(&args, &bed, &client, &questions, system, Some(link.clone()), Some(link)).await?);
         }
@@ -238,7 +248,7 @@ async fn sweep(
     link: Option<LinkSetting>,
     gateway_link: Option<&LinkSetting>,
 ) -> anyhow::Result<Series> {
-    let targets = if system == System::SotOnCloud { &bed.sot_agents } else { &bed.edges };
+    let targets = if system == System::Sot { &bed.sot_agents } else { &bed.edges };
     let (_gateway, _relays, url) = gateway(args, bed, targets, gateway_link).await?;
     let mut series = Series { system, link, points: Vec::new() };
     for &rate in &args.rates {
@@ -257,14 +267,15 @@ async fn sweep(
         }
         let summary = stats::median(&runs);
         eprintln!(
-            "{} rate {rate}: {}/{} done, {:.2} req/s, p50 {:.2} s, p90 {:.2} s, cloud tok/req {:.0}",
+            "{} rate {rate}: {}/{} done, {:.2} req/s, p50 {:.2} s, p90 {:.2} s, cloud tok/req {:.0}, {}",
             series.name(),
             summary.completed,
             summary.sent,
             summary.throughput,
             summary.p50,
             summary.p90,
-            summary.cloud_tokens
+            summary.cloud_tokens,
+            report::reason_shares(&summary.reasons)
         );
         let saturated = summary.p90 > 2.0 * args.slo_p90_s;
         series.points.push((rate, summary));
