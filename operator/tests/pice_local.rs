@@ -1,6 +1,6 @@
 //! `pice local` as a user runs it: the real `pice` binary starting real `pice-sim`,
 //! `pice-edge-agent` and `pice-gateway` processes on 127.0.0.1, a chat completion through the
-//! gateway, and SIGTERM leaving no child process behind; plus its errors for a bad pool file
+//! gateway, and SIGTERM or SIGKILL leaving no child process behind; plus its errors for a bad pool file
 //! and a port in use.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -50,10 +50,17 @@ fn run_pice(file: &Path, port: u16) -> Output {
     Command::new(pice()).args(["local", "-f"]).arg(file).args(["--port", &port.to_string()]).output().unwrap()
 }
 
-#[tokio::test]
-async fn pice_local_answers_through_its_gateway_and_leaves_no_process_after_sigterm() {
+/// A running `pice local` on the example pool, its stdout after the ready line, and what it
+/// printed until then.
+struct Local {
+    child: tokio::process::Child,
+    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    printed: String,
+    _logs: tempfile::TempDir,
+}
+
+async fn start_local(port: u16) -> Local {
     let logs = tempfile::tempdir().unwrap();
-    let port = free_port();
     let mut child = tokio::process::Command::new(pice())
         .args(["local", "-f", POOL, "--port", &port.to_string(), "--log-dir"])
         .arg(logs.path())
@@ -62,18 +69,29 @@ async fn pice_local_answers_through_its_gateway_and_leaves_no_process_after_sigt
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = String::new();
+    let mut printed = String::new();
     let ready = tokio::time::timeout(Duration::from_secs(90), async {
         while let Some(line) = stdout.next_line().await.unwrap() {
-            seen.push_str(&line);
-            seen.push('\n');
+            printed.push_str(&line);
+            printed.push('\n');
             if line.contains("Press Ctrl-C to stop.") {
                 return true;
             }
         }
         false
     });
-    assert!(ready.await.unwrap_or(false), "pice local did not become ready; it printed:\n{seen}");
+    assert!(ready.await.unwrap_or(false), "pice local did not become ready; it printed:\n{printed}");
+    Local { child, stdout, printed, _logs: logs }
+}
+
+fn alive(pids: &[u32]) -> Vec<u32> {
+    pids.iter().copied().filter(|pid| Path::new(&format!("/proc/{pid}")).exists()).collect()
+}
+
+#[tokio::test]
+async fn pice_local_answers_through_its_gateway_and_leaves_no_process_after_sigterm() {
+    let port = free_port();
+    let Local { mut child, mut stdout, printed: seen, _logs } = start_local(port).await;
     assert!(seen.contains(&format!("curl -s http://127.0.0.1:{port}/v1/chat/completions")), "{seen}");
     assert!(seen.contains("SIMULATED"), "{seen}");
 
@@ -108,8 +126,27 @@ async fn pice_local_answers_through_its_gateway_and_leaves_no_process_after_sigt
     }
     assert!(status.success(), "{status}; it printed: {rest}");
     assert!(rest.contains("Stopped 6 processes."), "{rest}");
-    let left: Vec<_> = children.iter().filter(|pid| Path::new(&format!("/proc/{pid}")).exists()).collect();
+    let left = alive(&children);
     assert!(left.is_empty(), "child processes left behind: {left:?}");
+}
+
+#[tokio::test]
+async fn the_children_of_pice_local_stop_when_it_is_killed_with_sigkill() {
+    let mut local = start_local(free_port()).await;
+    let pid = local.child.id().unwrap();
+    let children = children_of(pid);
+    assert_eq!(children.len(), 6, "{children:?}");
+    kill_process(Pid::from_raw(i32::try_from(pid).unwrap()).unwrap(), Signal::KILL).unwrap();
+    local.child.wait().await.unwrap();
+    let mut left = alive(&children);
+    for _ in 0..150 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = alive(&children);
+    }
+    assert!(left.is_empty(), "children still running 15 s after pice was killed: {left:?}");
 }
 
 #[test]

@@ -28,6 +28,7 @@ fn command(bin_dir: &Path, bin: &str, args: &[String]) -> anyhow::Result<Command
     command
         .args(args)
         .env("RUST_LOG", "warn")
+        .env(pice_edge_agent::shutdown::STOP_WITH_PARENT_ENV, std::process::id().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,6 +1,7 @@
 //! One child process of `pice local`: started with its stderr in a log file, waited for until
 //! it says where it listens, and stopped with SIGTERM (then SIGKILL after a grace period).
-//! `kill_on_drop` covers the paths that never reach [`Child::stop`].
+//! `kill_on_drop` covers the paths that never reach [`Child::stop`], and the child stops itself
+//! when `pice` dies without either (SIGKILL; see `pice_edge_agent::shutdown`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,6 +31,7 @@ impl Child {
         let file = std::fs::File::create(&log).map_err(spawn_error)?;
         let child = Command::new(program)
             .args(args)
+            .env(pice_edge_agent::shutdown::STOP_WITH_PARENT_ENV, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(file)
