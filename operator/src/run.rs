@@ -70,10 +70,10 @@ pub struct OperatorArgs {
     #[arg(long, env = "PICE_NOT_READY_REQUEUE_SECONDS", default_value_t = 10)]
     pub not_ready_requeue_seconds: u64,
     /// Seconds between measurements of edge queue depth (the autoscaler's sync period).
-    #[arg(long, env = "PICE_SYNC_PERIOD_SECONDS", default_value_t = 5.0)]
+    #[arg(long, env = "PICE_SYNC_PERIOD_SECONDS", default_value_t = 5.0, value_parser = sync_period)]
     pub sync_period_seconds: f64,
     /// Relative change of the per-replica queue the autoscaler ignores (0.1 = 10 %).
-    #[arg(long, env = "PICE_SCALE_TOLERANCE", default_value_t = 0.1)]
+    #[arg(long, env = "PICE_SCALE_TOLERANCE", default_value_t = 0.1, value_parser = tolerance)]
     pub scale_tolerance: f64,
     /// Log format.
     #[arg(long, env = "PICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -164,8 +164,28 @@ fn settings(args: &OperatorArgs) -> Settings {
         resync: Duration::from_secs(args.resync_seconds),
         not_ready_requeue: Duration::from_secs(args.not_ready_requeue_seconds),
         namespace: args.namespace.clone(),
-        sync_period: Duration::from_secs_f64(args.sync_period_seconds.max(0.1)),
+        sync_period: Duration::from_secs_f64(args.sync_period_seconds),
         tolerance: args.scale_tolerance,
+    }
+}
+
+/// `--sync-period-seconds`: at least 0.1 s, so the autoscaler cannot hammer the agents.
+fn sync_period(value: &str) -> Result<f64, String> {
+    let seconds: f64 = value.parse().map_err(|_| format!("{value:?} is not a number of seconds"))?;
+    if seconds.is_finite() && seconds >= 0.1 {
+        Ok(seconds)
+    } else {
+        Err(format!("{value} s is too short: the sync period must be at least 0.1 s"))
+    }
+}
+
+/// `--scale-tolerance`: a fraction in [0, 1).
+fn tolerance(value: &str) -> Result<f64, String> {
+    let fraction: f64 = value.parse().map_err(|_| format!("{value:?} is not a number"))?;
+    if (0.0..1.0).contains(&fraction) {
+        Ok(fraction)
+    } else {
+        Err(format!("{value} is not a fraction in [0, 1) (0.1 = 10 %)"))
     }
 }
 
@@ -187,5 +207,16 @@ mod tests {
     #[test]
     fn command_line_is_well_formed() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn a_sync_period_under_a_tenth_of_a_second_or_a_tolerance_outside_0_to_1_is_refused() {
+        assert_eq!(sync_period("0.5"), Ok(0.5));
+        assert!(sync_period("0.01").is_err_and(|e| e.contains("at least 0.1 s")));
+        assert!(sync_period("NaN").is_err());
+        assert!(sync_period("soon").is_err_and(|e| e.contains("not a number")));
+        assert_eq!(tolerance("0"), Ok(0.0));
+        assert!(tolerance("1").is_err_and(|e| e.contains("[0, 1)")));
+        assert!(tolerance("-0.2").is_err());
     }
 }

@@ -33,10 +33,15 @@ async fn crds_apply_with_kubectl_and_explain_reads_well() {
 
     let replicas = kubectl::ok(&["explain", "inferencepool.spec.edge.pools.replicas"], None).await;
     assert!(replicas.contains("0 lets the pool scale to zero"), "{replicas}");
-    let short = kubectl::ok(&["get", "picepool", "-A"], None).await;
-    assert!(short.is_empty() || short.contains("NAME") || short.contains("No resources"), "{short}");
-    let category = kubectl::run(&["get", "pice", "-A"], None).await;
-    assert!(category.success, "the pice category resolves: {}", category.stderr);
+    let resources = kubectl::ok(&["api-resources", "--api-group=pice.dev", "--no-headers"], None).await;
+    let columns: Vec<&str> = resources.split_whitespace().collect();
+    assert_eq!(
+        columns,
+        ["inferencepools", "picepool", "pice.dev/v1alpha1", "true", "InferencePool"],
+        "name, short name, version, namespaced, kind"
+    );
+    let in_category = kubectl::ok(&["api-resources", "--categories=pice", "-o", "name"], None).await;
+    assert_eq!(in_category.trim(), "inferencepools.pice.dev");
 }
 
 /// One invalid pool: how to break the example, and what the API server must say.
