@@ -15,6 +15,8 @@ pub const POOL: &str = "bench";
 /// What one request saw.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Outcome {
+    /// When it was sent, seconds from the start of the level.
+    pub sent_at: f64,
     /// Seconds to the end of the stream; `None` if it failed or was still running at the cut-off.
     pub latency: Option<f64>,
     /// Seconds to the first content token.
@@ -25,6 +27,15 @@ pub struct Outcome {
     pub reason: Option<String>,
     /// Tokens the client received (usage).
     pub completion_tokens: u64,
+    /// Tokens the edge generated for it (the `pice` field's `edge_tokens`).
+    pub edge_tokens: u64,
+}
+
+impl Outcome {
+    /// When it finished, seconds from the start of the level.
+    pub fn finished_at(&self) -> Option<f64> {
+        self.latency.map(|latency| self.sent_at + latency)
+    }
 }
 
 /// One load level.
@@ -71,7 +82,8 @@ pub async fn run(client: &reqwest::Client, spec: &LoadSpec, questions: &[String]
         let (client, spec) = (client.clone(), spec.clone());
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
-            tokio::time::timeout_at(cut_off, one(&client, &spec, &question, sent)).await.unwrap_or_default()
+            let outcome = tokio::time::timeout_at(cut_off, one(&client, &spec, &question, sent)).await;
+            Outcome { sent_at: (sent - start).as_secs_f64(), ..outcome.unwrap_or_default() }
         }));
     }
     let mut outcomes = Vec::new();
@@ -133,6 +145,9 @@ fn read_event(event: &str, outcome: &mut Outcome, sent: Instant) -> bool {
     if let Some(tokens) = chunk["usage"]["completion_tokens"].as_u64() {
         outcome.completion_tokens = tokens;
     }
+    if let Some(tokens) = chunk["pice"]["edge_tokens"].as_u64() {
+        outcome.edge_tokens = tokens;
+    }
     false
 }
 
@@ -160,11 +175,11 @@ mod tests {
             &mut outcome,
             sent
         ));
-        let last = "data: {\"choices\":[],\"pice\":{\"mode\":\"progressive\",\"reason\":\"requested\"},\"usage\":{\"completion_tokens\":9}}";
+        let last = "data: {\"choices\":[],\"pice\":{\"mode\":\"progressive\",\"reason\":\"requested\",\"edge_tokens\":30},\"usage\":{\"completion_tokens\":9}}";
         assert!(!read_event(last, &mut outcome, sent));
         assert!(read_event("data: [DONE]\n\n", &mut outcome, sent));
         assert!(outcome.ttft.is_some());
         assert_eq!((outcome.mode.as_deref(), outcome.completion_tokens), (Some("progressive"), 9));
-        assert_eq!(outcome.reason.as_deref(), Some("requested"));
+        assert_eq!((outcome.reason.as_deref(), outcome.edge_tokens), (Some("requested"), 30));
     }
 }

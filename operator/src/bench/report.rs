@@ -28,6 +28,7 @@ pub fn capacity(profile: &Profile) -> f64 {
 struct Headline {
     at_slo: f64,
     cloud_tokens: f64,
+    edge_tokens: f64,
     moderate: Option<Summary>,
 }
 
@@ -35,8 +36,39 @@ fn headline(series: &Series, args: &B1Args) -> Headline {
     let summaries = || series.points.iter().map(|(_, s)| s);
     let at_slo = summaries().filter(|s| s.p90 <= args.slo_p90_s).map(|s| s.throughput).fold(0.0, f64::max);
     let cloud_tokens = summaries().next().map_or(f64::NAN, |s| s.cloud_tokens);
+    let edge_tokens = summaries().next().map_or(f64::NAN, |s| s.edge_tokens);
     let moderate = series.points.iter().find(|(rate, _)| *rate == args.moderate_rate).map(|(_, s)| s.clone());
-    Headline { at_slo, cloud_tokens, moderate }
+    Headline { at_slo, cloud_tokens, edge_tokens, moderate }
+}
+
+/// Requests/s the emulated hardware allows a system at most: the cloud's decode capacity ÷ its
+/// tokens per request and, for the PICE systems, the edge devices' ÷ theirs (SoT's "edge" is
+/// the cloud, already counted).
+struct Bound {
+    cloud: f64,
+    edge: Option<f64>,
+}
+
+impl Bound {
+    fn of(context: &Context, system: System, h: &Headline) -> Self {
+        let uses_edge = matches!(system, System::Progressive | System::Auto) && h.edge_tokens > 0.0;
+        let edge_capacity = capacity(context.edge) * context.args.edges as f64;
+        Self {
+            cloud: capacity(context.cloud) / h.cloud_tokens,
+            edge: uses_edge.then(|| edge_capacity / h.edge_tokens),
+        }
+    }
+
+    fn value(&self) -> f64 {
+        self.edge.map_or(self.cloud, |edge| edge.min(self.cloud))
+    }
+
+    fn describe(&self) -> String {
+        match self.edge {
+            Some(edge) => format!("{:.2} (cloud {:.1}, edge {:.1})", self.value(), self.cloud, edge),
+            None => format!("{:.2} (cloud)", self.cloud),
+        }
+    }
 }
 
 fn seconds(value: f64) -> String {
@@ -82,9 +114,10 @@ fn preamble(md: &mut String, context: &Context) -> anyhow::Result<()> {
     )?;
     writeln!(
         md,
-        "- Workload: {} questions, Poisson arrivals for {} s per level (+ up to {} s to finish), max_tokens {}, {} run(s) per level (medians), SLO p90 ≤ {} s, moderate load {} req/s.\n",
+        "- Workload: {} questions, Poisson arrivals for {} s per level (throughput counted after a {} s warm-up; + up to {} s to finish), max_tokens {}, {} run(s) per level (medians), SLO p90 ≤ {} s, moderate load {} req/s.\n",
         context.questions,
         args.duration_s,
+        args.warmup_s,
         args.drain_s,
         args.max_tokens,
         args.repeats,
@@ -96,17 +129,16 @@ fn preamble(md: &mut String, context: &Context) -> anyhow::Result<()> {
 
 fn headline_table(md: &mut String, context: &Context, series: &[Series]) -> anyhow::Result<()> {
     let args = context.args;
-    let capacity = capacity(context.cloud);
     let cloud = series.iter().find(|s| s.system == System::CloudOnly).map(|s| headline(s, args));
     writeln!(md, "## Headline\n")?;
     writeln!(
         md,
-        "| system | req/s at p90 ≤ SLO | × cloud-only | cloud tok/req | analytic bound req/s | at SLO / bound | p50 s at moderate | p50 vs cloud-only | TTFT p50 s at moderate | progressive share at moderate |"
+        "| system | req/s at p90 ≤ SLO | × cloud-only | cloud tok/req | edge tok/req | analytic bound req/s | at SLO / bound | p50 s at moderate | p50 vs cloud-only | TTFT p50 s at moderate | progressive share at moderate |"
     )?;
-    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|")?;
     for one in series {
         let h = headline(one, args);
-        let bound = capacity / h.cloud_tokens;
+        let bound = Bound::of(context, one.system, &h);
         let ratio = cloud.as_ref().map_or(f64::NAN, |c| h.at_slo / c.at_slo);
         let (p50, ttft, share) = h
             .moderate
@@ -115,13 +147,14 @@ fn headline_table(md: &mut String, context: &Context, series: &[Series]) -> anyh
         let cloud_p50 = cloud.as_ref().and_then(|c| c.moderate.as_ref()).map_or(f64::NAN, |m| m.p50);
         writeln!(
             md,
-            "| {} | {:.2} | {:.2}x | {:.0} | {:.2} | {:.0} % | {} | {:+.0} % | {} | {:.0} % |",
+            "| {} | {:.2} | {:.2}x | {:.0} | {:.0} | {} | {:.0} % | {} | {:+.0} % | {} | {:.0} % |",
             one.name(),
             h.at_slo,
             ratio,
             h.cloud_tokens,
-            bound,
-            100.0 * h.at_slo / bound,
+            h.edge_tokens,
+            bound.describe(),
+            100.0 * h.at_slo / bound.value(),
             seconds(p50),
             100.0 * (p50 / cloud_p50 - 1.0),
             seconds(ttft),
@@ -130,7 +163,7 @@ fn headline_table(md: &mut String, context: &Context, series: &[Series]) -> anyh
     }
     writeln!(
         md,
-        "\nThroughput is requests completed per second of the arrival window; \"req/s at p90 ≤ SLO\" is the highest such value among the load levels that met the SLO, so its resolution is the rate grid. Cloud tokens per request are the cloud simulator's own counter over the lowest load level, divided by the requests completed; the analytic bound is the cloud's decode capacity ÷ that number (prefill and edge capacity not counted).\n"
+        "\nThroughput is requests completed per second between the end of the warm-up and the end of the arrivals (the offered rate below saturation, the capacity above); \"req/s at p90 ≤ SLO\" is the highest such value among the load levels that met the SLO, so its resolution is the rate grid. Cloud tokens per request are the cloud simulator's own counter over the lowest load level, divided by the requests completed; edge tokens per request are the gateway's count (every candidate of every point). The analytic bound is the cloud's decode capacity ÷ cloud tokens per request and, for the PICE systems, the edge devices' total decode capacity ÷ edge tokens per request, whichever is lower (prefill not counted).\n"
     )?;
     writeln!(
         md,
@@ -143,13 +176,13 @@ fn levels(md: &mut String, series: &Series) -> anyhow::Result<()> {
     writeln!(md, "### {}\n", series.name())?;
     writeln!(
         md,
-        "| offered req/s | sent | completed | req/s | p50 s | p90 s | TTFT p50 s | answer tok/req | cloud tok/req | progressive share | mode/reason |"
+        "| offered req/s | sent | completed | req/s | p50 s | p90 s | TTFT p50 s | answer tok/req | cloud tok/req | edge tok/req | progressive share | mode/reason |"
     )?;
-    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     for (rate, s) in &series.points {
         writeln!(
             md,
-            "| {rate} | {} | {} | {:.2} | {} | {} | {} | {:.0} | {:.0} | {:.0} % | {} |",
+            "| {rate} | {} | {} | {:.2} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} % | {} |",
             s.sent,
             s.completed,
             s.throughput,
@@ -158,6 +191,7 @@ fn levels(md: &mut String, series: &Series) -> anyhow::Result<()> {
             seconds(s.ttft_p50),
             s.answer_tokens,
             s.cloud_tokens,
+            s.edge_tokens,
             100.0 * s.progressive_share,
             reason_shares(&s.reasons)
         )?;

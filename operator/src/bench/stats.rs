@@ -10,8 +10,8 @@ use super::load::Outcome;
 pub struct Summary {
     pub sent: usize,
     pub completed: usize,
-    /// Completed requests per second of the arrival window (requests still running at the
-    /// cut-off do not count).
+    /// Requests completed per second in the steady part of the arrival window (after the
+    /// warm-up, before arrivals stop): the offered rate below saturation, the capacity above.
     pub throughput: f64,
     /// Latency percentiles in seconds; unfinished requests count as infinitely slow.
     pub p50: f64,
@@ -25,6 +25,16 @@ pub struct Summary {
     pub reasons: BTreeMap<String, f64>,
     /// Tokens the cloud server generated (its own counter) per completed request.
     pub cloud_tokens: f64,
+    /// Tokens the edge generated per completed request.
+    pub edge_tokens: f64,
+}
+
+/// The part of a level's arrival window whose completions measure throughput, in seconds from
+/// the level's start.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Steady {
+    pub from: f64,
+    pub to: f64,
 }
 
 /// The `q` quantile (0–1, nearest rank) of `values`; NaN when empty.
@@ -38,9 +48,9 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// Summarises `outcomes` of a level whose arrivals lasted `window` seconds; `cloud_tokens` is
-/// the cloud server's generated-token count over the level.
-pub fn summarize(outcomes: &[Outcome], window: f64, cloud_tokens: f64) -> Summary {
+/// Summarises `outcomes` of a level; `cloud_tokens` is the cloud server's generated-token count
+/// over the level.
+pub fn summarize(outcomes: &[Outcome], steady: Steady, cloud_tokens: f64) -> Summary {
     let done: Vec<&Outcome> = outcomes.iter().filter(|o| o.latency.is_some()).collect();
     let latencies: Vec<f64> = outcomes.iter().map(|o| o.latency.unwrap_or(f64::INFINITY)).collect();
     let ttfts: Vec<f64> = outcomes.iter().map(|o| o.ttft.unwrap_or(f64::INFINITY)).collect();
@@ -49,7 +59,11 @@ pub fn summarize(outcomes: &[Outcome], window: f64, cloud_tokens: f64) -> Summar
     Summary {
         sent: outcomes.len(),
         completed: done.len(),
-        throughput: done.len() as f64 / window.max(f64::EPSILON),
+        throughput: outcomes
+            .iter()
+            .filter(|o| o.finished_at().is_some_and(|at| (steady.from..steady.to).contains(&at)))
+            .count() as f64
+            / (steady.to - steady.from).max(f64::EPSILON),
         p50: quantile(&latencies, 0.5),
         p90: quantile(&latencies, 0.9),
         ttft_p50: quantile(&ttfts, 0.5),
@@ -57,6 +71,7 @@ pub fn summarize(outcomes: &[Outcome], window: f64, cloud_tokens: f64) -> Summar
         progressive_share: per_done(progressive as f64),
         reasons: reason_shares(&done),
         cloud_tokens: per_done(cloud_tokens),
+        edge_tokens: per_done(done.iter().map(|o| o.edge_tokens as f64).sum()),
     }
 }
 
@@ -85,6 +100,7 @@ pub fn median(runs: &[Summary]) -> Summary {
         progressive_share: m(|s| s.progressive_share),
         reasons: median_shares(runs),
         cloud_tokens: m(|s| s.cloud_tokens),
+        edge_tokens: m(|s| s.edge_tokens),
     }
 }
 
@@ -105,11 +121,13 @@ mod tests {
 
     fn done(latency: f64, mode: &str) -> Outcome {
         Outcome {
+            sent_at: 1.0,
             latency: Some(latency),
             ttft: Some(latency / 10.0),
             mode: Some(mode.into()),
             reason: Some("requested".into()),
             completion_tokens: 100,
+            edge_tokens: 40,
         }
     }
 
@@ -125,14 +143,22 @@ mod tests {
     fn unfinished_requests_push_the_tail_up_and_count_for_nothing_else() {
         let mut outcomes = vec![done(1.0, "progressive"), done(2.0, "cloud"), done(3.0, "progressive")];
         outcomes.push(Outcome::default());
-        let summary = summarize(&outcomes, 2.0, 600.0);
+        let summary = summarize(&outcomes, Steady { from: 0.0, to: 10.0 }, 600.0);
         assert_eq!((summary.sent, summary.completed), (4, 3));
-        assert_eq!(summary.throughput, 1.5);
+        assert_eq!((summary.throughput, summary.edge_tokens), (0.3, 40.0));
         assert_eq!(summary.p90, f64::INFINITY);
         assert_eq!(summary.cloud_tokens, 200.0);
         assert!((summary.progressive_share - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(summary.reasons.len(), 2);
         assert!((summary.reasons["cloud/requested"] - 1.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn throughput_counts_only_completions_in_the_steady_window() {
+        // Finished at 2, 3.5, 5 and 7 s; the steady window is [3, 6).
+        let outcomes = [1.0, 2.5, 4.0, 6.0].map(|latency| done(latency, "cloud"));
+        let summary = summarize(&outcomes, Steady { from: 3.0, to: 6.0 }, 0.0);
+        assert!((summary.throughput - 2.0 / 3.0).abs() < 1e-9, "{}", summary.throughput);
     }
 
     #[test]
