@@ -43,14 +43,14 @@ pub struct B1Args {
     )]
     pub systems: Vec<System>,
     /// Offered loads, requests per second, ascending.
-    #[arg(long, env = "PICE_BENCH_RATES", value_delimiter = ',', default_value = "1,2,4,6,8,11,14,17")]
+    #[arg(long, env = "PICE_BENCH_RATES", value_delimiter = ',', default_value = "2,4,6,8,10,12,13,14,16")]
     pub rates: Vec<f64>,
     /// Seconds of arrivals per load level.
-    #[arg(long, env = "PICE_BENCH_DURATION_S", default_value_t = 30.0)]
+    #[arg(long, env = "PICE_BENCH_DURATION_S", default_value_t = 25.0)]
     pub duration_s: f64,
     /// Seconds at the start of each level whose completions do not count for throughput (the
     /// queues filling up); throughput is measured from then to the end of the arrivals.
-    #[arg(long, env = "PICE_BENCH_WARMUP_S", default_value_t = 10.0)]
+    #[arg(long, env = "PICE_BENCH_WARMUP_S", default_value_t = 8.0)]
     pub warmup_s: f64,
     /// Seconds after the last arrival that requests may still finish; later ones count as
     /// unfinished (latency above any percentile).
