@@ -48,10 +48,6 @@ pub struct B1Args {
     /// Seconds of arrivals per load level.
     #[arg(long, env = "PICE_BENCH_DURATION_S", default_value_t = 25.0)]
     pub duration_s: f64,
-    /// Seconds at the start of each level whose completions do not count for throughput (the
-    /// queues filling up); throughput is measured from then to the end of the arrivals.
-    #[arg(long, env = "PICE_BENCH_WARMUP_S", default_value_t = 8.0)]
-    pub warmup_s: f64,
     /// Seconds after the last arrival that requests may still finish; later ones count as
     /// unfinished (latency above any percentile).
     #[arg(long, env = "PICE_BENCH_DRAIN_S", default_value_t = 15.0)]

@@ -114,10 +114,9 @@ fn preamble(md: &mut String, context: &Context) -> anyhow::Result<()> {
     )?;
     writeln!(
         md,
-        "- Workload: {} questions, Poisson arrivals for {} s per level (throughput counted after a {} s warm-up; + up to {} s to finish), max_tokens {}, {} run(s) per level (medians), SLO p90 ≤ {} s, moderate load {} req/s.\n",
+        "- Workload: {} questions, Poisson arrivals for {} s per level (+ up to {} s to finish), max_tokens {}, {} run(s) per level (medians), SLO p90 ≤ {} s, moderate load {} req/s.\n",
         context.questions,
         args.duration_s,
-        args.warmup_s,
         args.drain_s,
         args.max_tokens,
         args.repeats,
@@ -163,7 +162,7 @@ fn headline_table(md: &mut String, context: &Context, series: &[Series]) -> anyh
     }
     writeln!(
         md,
-        "\nThroughput is requests completed per second between the end of the warm-up and the end of the arrivals (the offered rate below saturation, the capacity above); \"req/s at p90 ≤ SLO\" is the highest such value among the load levels that met the SLO, so its resolution is the rate grid. Cloud tokens per request are the cloud simulator's own counter over the lowest load level, divided by the requests completed; edge tokens per request are the gateway's count (every candidate of every point). The analytic bound is the cloud's decode capacity ÷ cloud tokens per request and, for the PICE systems, the edge devices' total decode capacity ÷ edge tokens per request, whichever is lower (prefill not counted).\n"
+        "\nThroughput is requests completed per second from the first completion of a level to its last (the offered rate below saturation, the capacity above); \"req/s at p90 ≤ SLO\" is the highest such value among the load levels that met the SLO, so its resolution is the rate grid. Cloud tokens per request are the cloud simulator's own counter over the lowest load level, divided by the requests completed; edge tokens per request are the gateway's count (every candidate of every point). The analytic bound is the cloud's decode capacity ÷ cloud tokens per request and, for the PICE systems, the edge devices' total decode capacity ÷ edge tokens per request, whichever is lower (prefill not counted).\n"
     )?;
     writeln!(
         md,

@@ -10,8 +10,9 @@ use super::load::Outcome;
 pub struct Summary {
     pub sent: usize,
     pub completed: usize,
-    /// Requests completed per second in the steady part of the arrival window (after the
-    /// warm-up, before arrivals stop): the offered rate below saturation, the capacity above.
+    /// Requests completed per second between the first and the last completion: the offered
+    /// rate below saturation (completions follow arrivals), the capacity above (the servers
+    /// work flat out from the first completion to the last), whatever the latency.
     pub throughput: f64,
     /// Latency percentiles in seconds; unfinished requests count as infinitely slow.
     pub p50: f64,
@@ -29,14 +30,6 @@ pub struct Summary {
     pub edge_tokens: f64,
 }
 
-/// The part of a level's arrival window whose completions measure throughput, in seconds from
-/// the level's start.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Steady {
-    pub from: f64,
-    pub to: f64,
-}
-
 /// The `q` quantile (0–1, nearest rank) of `values`; NaN when empty.
 pub fn quantile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
@@ -50,7 +43,7 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
 
 /// Summarises `outcomes` of a level; `cloud_tokens` is the cloud server's generated-token count
 /// over the level.
-pub fn summarize(outcomes: &[Outcome], steady: Steady, cloud_tokens: f64) -> Summary {
+pub fn summarize(outcomes: &[Outcome], cloud_tokens: f64) -> Summary {
     let done: Vec<&Outcome> = outcomes.iter().filter(|o| o.latency.is_some()).collect();
     let latencies: Vec<f64> = outcomes.iter().map(|o| o.latency.unwrap_or(f64::INFINITY)).collect();
     let ttfts: Vec<f64> = outcomes.iter().map(|o| o.ttft.unwrap_or(f64::INFINITY)).collect();
@@ -59,11 +52,7 @@ pub fn summarize(outcomes: &[Outcome], steady: Steady, cloud_tokens: f64) -> Sum
     Summary {
         sent: outcomes.len(),
         completed: done.len(),
-        throughput: outcomes
-            .iter()
-            .filter(|o| o.finished_at().is_some_and(|at| (steady.from..steady.to).contains(&at)))
-            .count() as f64
-            / (steady.to - steady.from).max(f64::EPSILON),
+        throughput: completion_rate(outcomes),
         p50: quantile(&latencies, 0.5),
         p90: quantile(&latencies, 0.9),
         ttft_p50: quantile(&ttfts, 0.5),
@@ -73,6 +62,17 @@ pub fn summarize(outcomes: &[Outcome], steady: Steady, cloud_tokens: f64) -> Sum
         cloud_tokens: per_done(cloud_tokens),
         edge_tokens: per_done(done.iter().map(|o| o.edge_tokens as f64).sum()),
     }
+}
+
+/// Completions per second from the first completion to the last; 0 with fewer than two.
+fn completion_rate(outcomes: &[Outcome]) -> f64 {
+    let finishes: Vec<f64> = outcomes.iter().filter_map(Outcome::finished_at).collect();
+    let first = finishes.iter().copied().fold(f64::INFINITY, f64::min);
+    let last = finishes.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if finishes.len() < 2 || last <= first {
+        return 0.0;
+    }
+    (finishes.len() - 1) as f64 / (last - first)
 }
 
 fn reason_shares(done: &[&Outcome]) -> BTreeMap<String, f64> {
@@ -143,9 +143,9 @@ mod tests {
     fn unfinished_requests_push_the_tail_up_and_count_for_nothing_else() {
         let mut outcomes = vec![done(1.0, "progressive"), done(2.0, "cloud"), done(3.0, "progressive")];
         outcomes.push(Outcome::default());
-        let summary = summarize(&outcomes, Steady { from: 0.0, to: 10.0 }, 600.0);
+        let summary = summarize(&outcomes, 600.0);
         assert_eq!((summary.sent, summary.completed), (4, 3));
-        assert_eq!((summary.throughput, summary.edge_tokens), (0.3, 40.0));
+        assert_eq!((summary.throughput, summary.edge_tokens), (1.0, 40.0));
         assert_eq!(summary.p90, f64::INFINITY);
         assert_eq!(summary.cloud_tokens, 200.0);
         assert!((summary.progressive_share - 2.0 / 3.0).abs() < 1e-9);
@@ -154,11 +154,12 @@ mod tests {
     }
 
     #[test]
-    fn throughput_counts_only_completions_in_the_steady_window() {
-        // Finished at 2, 3.5, 5 and 7 s; the steady window is [3, 6).
-        let outcomes = [1.0, 2.5, 4.0, 6.0].map(|latency| done(latency, "cloud"));
-        let summary = summarize(&outcomes, Steady { from: 3.0, to: 6.0 }, 0.0);
-        assert!((summary.throughput - 2.0 / 3.0).abs() < 1e-9, "{}", summary.throughput);
+    fn throughput_is_the_completion_rate_whatever_the_latency() {
+        // Sent every 0.5 s, each taking 10 s: five completions over 2 s, 2 per second.
+        let outcomes: Vec<Outcome> =
+            (0..5).map(|i| Outcome { sent_at: f64::from(i) * 0.5, ..done(10.0, "cloud") }).collect();
+        assert!((summarize(&outcomes, 0.0).throughput - 2.0).abs() < 1e-9);
+        assert_eq!(summarize(&outcomes[..1], 0.0).throughput, 0.0);
     }
 
     #[test]

@@ -83,9 +83,6 @@ struct Testbed {
 /// Runs B1 as `args` say and writes its report.
 pub async fn run(args: B1Args) -> anyhow::Result<()> {
     pice_edge_agent::crypto::install_default_provider();
-    if !(0.0..args.duration_s).contains(&args.warmup_s) {
-        bail!("--warmup-s {} must be shorter than --duration-s {}", args.warmup_s, args.duration_s);
-    }
     let cloud_profile = profile(&args.cloud_profile)?;
     let edge_profile = profile(&args.edge_profile)?;
     let questions = questions(&args.questions)?;
@@ -269,7 +266,7 @@ async fn sweep(
                 max_tokens: args.max_tokens,
                 seed: args.seed + repeat as u64,
             };
-            runs.push(level(bed, client, &spec, Duration::from_secs_f64(args.warmup_s), questions).await?);
+            runs.push(level(bed, client, &spec, questions).await?);
         }
         let summary = stats::median(&runs);
         eprintln!(
@@ -297,7 +294,6 @@ async fn level(
     bed: &Testbed,
     client: &reqwest::Client,
     spec: &LoadSpec,
-    warmup: Duration,
     questions: &[String],
 ) -> anyhow::Result<Summary> {
     wait_cloud_idle(client, &bed.cloud_url).await?;
@@ -305,8 +301,7 @@ async fn level(
     let outcomes = load::run(client, spec, questions).await;
     wait_cloud_idle(client, &bed.cloud_url).await?;
     let after = cloud_metric(client, &bed.cloud_url, "pice_sim_generated_tokens_total").await?;
-    let steady = stats::Steady { from: warmup.as_secs_f64(), to: spec.duration.as_secs_f64() };
-    Ok(stats::summarize(&outcomes, steady, after - before))
+    Ok(stats::summarize(&outcomes, after - before))
 }
 
 async fn cloud_metric(client: &reqwest::Client, url: &str, name: &str) -> anyhow::Result<f64> {
