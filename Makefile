@@ -69,3 +69,9 @@ bench-scaling: ## Benchmark: queue spike to patched Deployment (sync 1 s and 5 s
 bench-b1: ## Benchmark B1: cloud-only vs SoT vs PICE progressive/auto on simulated hardware under Poisson load, writes docs/benchmarks/B1.md and plots
 	cargo build --release -p pice-operator -p pice-edge-agent --bins --locked
 	target/release/pice bench b1 $(B1_ARGS)
+
+.PHONY: bench-b2
+bench-b2: ## Benchmark B2: PICE gateway vs vllm-router, sglang-router, Envoy, LiteLLM in cloud pass-through (routers into ~/.cache/pice/b2), writes docs/benchmarks/B2.md and plots
+	cargo build --release -p pice-operator --bins --locked
+	deploy/bench/install-routers.sh
+	target/release/pice bench b2 $(B2_ARGS)

@@ -5,6 +5,7 @@
 //! gRPC and HTTP; only the GPU arithmetic is simulated (the profiles in
 //! `edge-agent/src/sim/profiles.rs`) and the cloud–edge link is emulated by [`link`].
 
+pub mod b2;
 pub mod cli;
 pub mod link;
 pub mod load;
@@ -27,6 +28,10 @@ pub enum BenchCommand {
     /// hardware under Poisson load; writes B1.md and its plots. Needs the release binaries
     /// (`make bench-b1` builds them first).
     B1(B1Args),
+    /// B2: the PICE gateway's overhead in cloud-only pass-through against vllm-router,
+    /// sglang-router, Envoy and LiteLLM in front of a zero-delay backend; writes B2.md and its
+    /// plots. Needs the release binaries and the routers (`make bench-b2` sets both up).
+    B2(b2::B2Args),
 }
 
 /// Runs a benchmark until it ends or Ctrl-C/SIGTERM stops it and every process it started.
@@ -34,6 +39,7 @@ pub async fn main(command: BenchCommand) -> anyhow::Result<()> {
     let bench = async {
         match command {
             BenchCommand::B1(args) => run(args).await,
+            BenchCommand::B2(args) => b2::run(args).await,
         }
     };
     tokio::select! {
