@@ -23,6 +23,8 @@ pub struct Metrics {
     pub queue_depth: GaugeVec,
     /// Changes of edge replicas by direction.
     pub scale_events: IntCounterVec,
+    /// Edge Deployments woken from zero by requests that found no edge replica.
+    pub wakeups: IntCounterVec,
 }
 
 impl Metrics {
@@ -69,6 +71,13 @@ impl Metrics {
                 Opts::new("pice_operator_scale_events_total", "Changes of edge replicas by direction"),
                 &["pool", "namespace", "edge_pool", "model", "direction"],
             )?,
+            wakeups: IntCounterVec::new(
+                Opts::new(
+                    "pice_operator_wakeups_total",
+                    "Edge Deployments woken from zero by requests that found no edge replica",
+                ),
+                &["pool", "namespace", "edge_pool", "model"],
+            )?,
         };
         registry.register(Box::new(metrics.reconciliations.clone()))?;
         registry.register(Box::new(metrics.reconcile_errors.clone()))?;
@@ -78,6 +87,7 @@ impl Metrics {
         registry.register(Box::new(metrics.leader.clone()))?;
         registry.register(Box::new(metrics.queue_depth.clone()))?;
         registry.register(Box::new(metrics.scale_events.clone()))?;
+        registry.register(Box::new(metrics.wakeups.clone()))?;
         Ok(metrics)
     }
 

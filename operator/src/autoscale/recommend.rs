@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 
+use super::wakeup::Wake;
+
 /// Bounds and timing of one edge Deployment's scaling.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Policy {
@@ -33,23 +35,35 @@ pub struct Decision {
     pub replicas: i32,
     /// Short reason, for status and events.
     pub reason: String,
+    /// Requests that found no edge replica and woke the Deployment from zero.
+    pub woken_by: Option<u64>,
 }
 
 /// Decides the replicas of a Deployment running `current`, given the measured total queue
-/// (`None` when it could not be measured: then replicas hold) at time `now` (seconds).
+/// (`None` when it could not be measured: then replicas hold unless woken) and the gateways'
+/// wake-up signal, at time `now` (seconds).
+///
+/// A wake-up asks for at least one replica at once, whatever `up_window` says: like KEDA's
+/// activation, going from zero to one is not smoothed, since the requests that woke the pool
+/// are already being answered by the cloud alone. The woken replica is recorded as a
+/// recommendation, so the down window keeps it while its pod starts.
 pub fn decide(
     policy: &Policy,
     current: i32,
     queue: Option<f64>,
+    wake: Wake,
     now: f64,
     history: &mut History,
 ) -> Decision {
     let limit = |r: i32| r.clamp(policy.min, policy.max.max(policy.min)).min(policy.capacity);
-    let Some(queue) = queue else {
-        let reason = "queue depth unknown: holding replicas".into();
-        return Decision { replicas: limit(current), reason };
+    let hold = |reason: &str| Decision { replicas: limit(current), reason: reason.into(), woken_by: None };
+    let woken_by = wake.wakes(current);
+    // At zero there is no replica to measure (a PromQL query may find no sample): the wake-up
+    // alone decides.
+    let Some(queue) = queue.or(woken_by.map(|_| 0.0)) else {
+        return hold("queue depth unknown: holding replicas");
     };
-    let raw = raw_recommendation(policy, current, queue);
+    let raw = raw_recommendation(policy, current, queue).max(i32::from(woken_by.is_some()));
     let keep = policy.up_window.max(policy.down_window);
     if history.0.is_empty() {
         // Nothing is known of the past (a new pool or a restarted operator): count the current
@@ -57,7 +71,7 @@ pub fn decide(
         history.record(now, current, keep);
     }
     history.record(now, raw, keep);
-    let replicas = if raw > current && policy.up_window <= 0.0 {
+    let replicas = if raw > current && (policy.up_window <= 0.0 || woken_by.is_some()) {
         raw
     } else if raw > current {
         history.lowest_since(now - policy.up_window).max(current)
@@ -65,8 +79,14 @@ pub fn decide(
         history.highest_since(now - policy.down_window).min(current)
     };
     let replicas = limit(replicas);
-    let reason = format!("queue {queue:.1} for target {} per replica → {raw} recommended", policy.target);
-    Decision { replicas, reason }
+    if replicas == 0 && current > 0 && !wake.allows_zero() {
+        return hold("gateway wake-up count unknown: not scaling to zero");
+    }
+    let reason = match woken_by {
+        Some(n) => format!("wake-up: {n} request(s) found no edge replica → {raw} recommended"),
+        None => format!("queue {queue:.1} for target {} per replica → {raw} recommended", policy.target),
+    };
+    Decision { replicas, reason, woken_by }
 }
 
 fn raw_recommendation(policy: &Policy, current: i32, queue: f64) -> i32 {

@@ -1,6 +1,7 @@
 //! Table-driven tests of the recommendation.
 
 use super::*;
+use crate::autoscale::Wake;
 
 fn policy() -> Policy {
     Policy { min: 1, max: 8, capacity: 6, target: 4.0, tolerance: 0.1, up_window: 0.0, down_window: 120.0 }
@@ -8,12 +9,18 @@ fn policy() -> Policy {
 
 /// Runs `(second, queue)` samples from `start` replicas and returns the replicas after each.
 fn run(policy: Policy, start: i32, samples: &[(f64, Option<f64>)]) -> Vec<i32> {
+    let quiet: Vec<_> = samples.iter().map(|(t, q)| (*t, *q, Wake::Quiet)).collect();
+    replay(policy, start, &quiet)
+}
+
+/// Runs `(second, queue, wake-up signal)` samples from `start` replicas; the replicas after each.
+fn replay(policy: Policy, start: i32, samples: &[(f64, Option<f64>, Wake)]) -> Vec<i32> {
     let mut history = History::default();
     let mut current = start;
     samples
         .iter()
-        .map(|(t, q)| {
-            current = decide(&policy, current, *q, *t, &mut history).replicas;
+        .map(|(t, q, wake)| {
+            current = decide(&policy, current, *q, *wake, *t, &mut history).replicas;
             current
         })
         .collect()
@@ -126,4 +133,65 @@ fn a_noisy_queue_does_not_flap() {
     let replicas = run(policy(), 3, &samples);
     let changes = replicas.windows(2).filter(|w| w[0] != w[1]).count();
     assert!(changes <= 1, "replicas flapped: {replicas:?}");
+}
+
+#[test]
+fn wake_ups_follow_the_table() {
+    let zero = Policy { min: 0, ..policy() };
+    let some = Some(0.0);
+    let cases = [
+        ("an increase wakes one replica", zero, 0, vec![(0.0, some, Wake::Requests(3))], vec![1]),
+        ("no increase stays at zero", zero, 0, vec![(0.0, some, Wake::Quiet)], vec![0]),
+        ("the baseline wakes nothing", zero, 0, vec![(0.0, some, Wake::Baseline)], vec![0]),
+        ("an unknown count holds zero", zero, 0, vec![(0.0, some, Wake::Unknown)], vec![0]),
+        ("woken without a measured queue", zero, 0, vec![(0.0, None, Wake::Requests(1))], vec![1]),
+        (
+            "an unknown count holds replicas above zero",
+            zero,
+            1,
+            vec![(0.0, some, Wake::Unknown), (500.0, some, Wake::Unknown), (501.0, some, Wake::Quiet)],
+            vec![1, 1, 0],
+        ),
+        (
+            "clamped to capacity",
+            Policy { capacity: 0, ..zero },
+            0,
+            vec![(0.0, some, Wake::Requests(2))],
+            vec![0],
+        ),
+        ("clamped to max", Policy { max: 0, ..zero }, 0, vec![(0.0, some, Wake::Requests(2))], vec![0]),
+        (
+            "a queue above one replica still counts",
+            zero,
+            0,
+            vec![(0.0, Some(9.0), Wake::Requests(1))],
+            vec![3],
+        ),
+        ("a running replica is not woken", zero, 2, vec![(0.0, some, Wake::Requests(5))], vec![2]),
+        (
+            "the scale-up window does not delay a wake-up",
+            Policy { up_window: 30.0, ..zero },
+            0,
+            vec![(0.0, some, Wake::Requests(1))],
+            vec![1],
+        ),
+        (
+            "the woken replica is kept for the down window while its pod starts",
+            zero,
+            0,
+            vec![(0.0, some, Wake::Requests(1)), (5.0, some, Wake::Quiet), (121.0, some, Wake::Quiet)],
+            vec![1, 1, 0],
+        ),
+    ];
+    for (what, policy, start, samples, expect) in cases {
+        assert_eq!(replay(policy, start, &samples), expect, "{what}");
+    }
+}
+
+#[test]
+fn a_wake_up_says_so_with_the_count() {
+    let policy = Policy { min: 0, ..policy() };
+    let decision = decide(&policy, 0, Some(0.0), Wake::Requests(3), 0.0, &mut History::default());
+    assert_eq!(decision.woken_by, Some(3));
+    assert_eq!(decision.reason, "wake-up: 3 request(s) found no edge replica → 1 recommended");
 }

@@ -1,4 +1,5 @@
-//! Where queue depth comes from: the edge agents' `Load` RPC, or a PromQL query.
+//! Where queue depth comes from: the edge agents' `Load` RPC, or a PromQL query; and the
+//! gateways' `/metrics`, which count the requests that found no edge replica.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use pice_edge_agent::proto::edge_agent_client::EdgeAgentClient;
 use tonic::transport::Endpoint;
 
 use crate::api::{AutoscalingSpec, PrometheusSource, QueueSource};
+use crate::gateway::metrics::EDGE_WAKEUP_REQUESTS;
 
 /// How long one measurement may take before the source counts as unreachable.
 const MEASURE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -41,6 +43,26 @@ impl QueueMeasurer {
         }
     }
 
+    /// Sums the gateways' count of requests that found no edge replica over `gateways`
+    /// (`ip:port` of every gateway pod); any gateway that does not answer makes it unknown.
+    pub async fn count_wakeups(&self, gateways: &[String]) -> Result<f64, String> {
+        if gateways.is_empty() {
+            return Err("no gateway pod to read the wake-up count from".into());
+        }
+        let counts = join_all(gateways.iter().map(|gateway| self.wakeups_of(gateway))).await;
+        counts.into_iter().sum()
+    }
+
+    async fn wakeups_of(&self, gateway: &str) -> Result<f64, String> {
+        let url = format!("http://{gateway}/metrics");
+        let unreachable = |e: &dyn std::fmt::Display| format!("gateway {gateway}: {e}");
+        let response = self.http.get(&url).timeout(MEASURE_TIMEOUT).send().await;
+        let response = response.and_then(|r| r.error_for_status()).map_err(|e| unreachable(&e))?;
+        let text = response.text().await.map_err(|e| unreachable(&e))?;
+        sample_sum(&text, EDGE_WAKEUP_REQUESTS)
+            .ok_or_else(|| unreachable(&format!("no {EDGE_WAKEUP_REQUESTS} in /metrics")))
+    }
+
     async fn query_prometheus(&self, source: &PrometheusSource, target: &Target) -> Result<f64, String> {
         let query = source
             .query
@@ -67,6 +89,22 @@ fn sum_of_vector(body: &serde_json::Value) -> Option<f64> {
     let samples = body.pointer("/data/result")?.as_array()?;
     let values: Vec<f64> =
         samples.iter().filter_map(|s| s.pointer("/value/1")?.as_str()?.parse().ok()).collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// Sums the samples of metric `name` in Prometheus text format; `None` when it has none.
+fn sample_sum(text: &str, name: &str) -> Option<f64> {
+    let values: Vec<f64> = text
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.rsplit_once('}')?.1,
+                None => rest.starts_with(' ').then_some(rest)?,
+            };
+            value.split_whitespace().next()?.parse().ok()
+        })
+        .collect();
     (!values.is_empty()).then(|| values.iter().sum())
 }
 
@@ -119,6 +157,25 @@ mod tests {
         assert_eq!(sum_of_vector(&body), Some(6.5));
         let empty = serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}});
         assert_eq!(sum_of_vector(&empty), None);
+    }
+
+    #[test]
+    fn a_counter_is_summed_from_the_text_format() {
+        let text = "# HELP pice_x_total Requests\n# TYPE pice_x_total counter\n\
+                    pice_x_total{pool=\"a\"} 3\npice_x_total{pool=\"b\"} 4 1700000000\n\
+                    pice_x_total_other 9\npice_x 1\n";
+        assert_eq!(sample_sum(text, "pice_x_total"), Some(7.0));
+        assert_eq!(sample_sum("pice_x_total 2\n", "pice_x_total"), Some(2.0));
+        assert_eq!(sample_sum("pice_y_total 2\n", "pice_x_total"), None);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_gateway_or_none_is_an_error_not_a_zero() {
+        pice_edge_agent::crypto::install_default_provider();
+        let measurer = QueueMeasurer::default();
+        let error = measurer.count_wakeups(&["127.0.0.1:9".into()]).await.expect_err("port 9");
+        assert!(error.starts_with("gateway 127.0.0.1:9: "), "{error}");
+        assert!(measurer.count_wakeups(&[]).await.is_err());
     }
 
     #[tokio::test]

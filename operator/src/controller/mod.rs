@@ -20,7 +20,7 @@ use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::InferencePool;
-use crate::autoscale::{History, QueueMeasurer};
+use crate::autoscale::{History, QueueMeasurer, WakeCounts};
 use crate::children::Images;
 use crate::children::names::{MANAGED_BY, POOL_LABEL};
 use crate::metrics::Metrics;
@@ -58,6 +58,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Recent replica recommendations per edge Deployment (`namespace/name`).
     histories: Mutex<HashMap<String, History>>,
+    /// The gateways' last wake-up count per pool (`namespace/name`).
+    wake_counts: WakeCounts,
     /// When this controller started; the autoscaler's clock counts from here.
     started: Instant,
 }
@@ -74,6 +76,7 @@ impl Context {
             measurer: QueueMeasurer::default(),
             failures: Mutex::new(HashMap::new()),
             histories: Mutex::new(HashMap::new()),
+            wake_counts: WakeCounts::default(),
             started: Instant::now(),
         }
     }

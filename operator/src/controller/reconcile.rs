@@ -107,6 +107,9 @@ async fn record_scaling(pool: &InferencePool, ctx: &Context, plans: &[ModelPlan]
         let Some(previous) = plan.previous.filter(|p| *p != plan.replicas) else { continue };
         let direction = if plan.replicas > previous { "up" } else { "down" };
         ctx.metrics.scale_events.with_label_values(&[&labels[..], &[direction]].concat()).inc();
+        if plan.woken_by.is_some() {
+            ctx.metrics.wakeups.with_label_values(&labels).inc();
+        }
         tracing::info!(pool = %name, edge_pool = %plan.edge_pool, model = %plan.model, from = previous, to = plan.replicas, reason = %plan.reason, "scaled");
         let note = format!(
             "edge pool {} model {}: {previous} → {} replicas ({}; {} fit on {} node(s))",

@@ -1,5 +1,6 @@
 //! The edge replica plan: placement (what fits on each edge pool's nodes) and autoscaling on
-//! measured queue depth, decided every sync period for each edge pool and model.
+//! measured queue depth and the gateways' wake-up count, decided every sync period for each edge
+//! pool and model.
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::ListParams;
@@ -8,9 +9,9 @@ use kube::{Api, ResourceExt};
 use super::Context;
 use super::status::Observed;
 use crate::api::{EdgeModel, EdgePool, InferencePool};
-use crate::autoscale::{Policy, Target, decide};
-use crate::children::names::{self, EDGE_POOL_LABEL, POOL_LABEL};
-use crate::children::{AGENT_GRPC_PORT, EdgeReplicas};
+use crate::autoscale::{Policy, Target, Wake, decide};
+use crate::children::names::{self, COMPONENT_LABEL, EDGE_POOL_LABEL, POOL_LABEL};
+use crate::children::{AGENT_GRPC_PORT, EdgeReplicas, GATEWAY_CONTAINER_PORT};
 use crate::error::{Error, Result};
 use crate::placement;
 
@@ -39,6 +40,8 @@ pub struct ModelPlan {
     pub unmeasured: Option<String>,
     /// Why `replicas` is what it is.
     pub reason: String,
+    /// Requests that found no edge replica and woke the Deployment from zero.
+    pub woken_by: Option<u64>,
 }
 
 /// Plans the replicas of every edge Deployment of a pool.
@@ -48,11 +51,40 @@ pub async fn plan(pool: &InferencePool, ctx: &Context, observed: &Observed) -> R
         .await
         .map_err(|source| Error::List { what: "Nodes", source })?
         .items;
+    let wake = wake_signal(pool, ctx, observed).await;
     let mut plans = Vec::new();
     for edge_pool in &pool.spec.edge.pools {
-        plans.extend(plan_edge_pool(pool, edge_pool, &nodes, ctx, observed).await?);
+        plans.extend(plan_edge_pool(pool, edge_pool, &nodes, ctx, observed, wake).await?);
     }
     Ok(plans)
+}
+
+/// The gateways' wake-up signal for the pool, read only when an edge pool may stand at zero. It
+/// is read even while that pool has replicas, so the count kept is current when it drops to zero
+/// and the first requests after that wake it.
+async fn wake_signal(pool: &InferencePool, ctx: &Context, observed: &Observed) -> Wake {
+    if !pool.spec.edge.pools.iter().any(|p| p.replicas.min == 0) {
+        return Wake::Quiet;
+    }
+    let counted = ctx.measurer.count_wakeups(&gateways(observed)).await;
+    if let Err(error) = &counted {
+        tracing::debug!(pool = %pool.name_any(), %error, "wake-up count unknown");
+    }
+    ctx.wake_counts.observe(&super::key(pool), counted)
+}
+
+/// `ip:port` of every live gateway pod, ready or not: a gateway without edges is not ready, and
+/// it is the one whose count matters.
+fn gateways(observed: &Observed) -> Vec<String> {
+    let mut gateways: Vec<String> = observed
+        .pods
+        .iter()
+        .filter(|p| p.labels().get(COMPONENT_LABEL).map(String::as_str) == Some("gateway"))
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| Some(format!("{}:{GATEWAY_CONTAINER_PORT}", p.status.as_ref()?.pod_ip.as_ref()?)))
+        .collect();
+    gateways.sort();
+    gateways
 }
 
 /// Replicas by Deployment name, for building the children.
@@ -66,6 +98,7 @@ async fn plan_edge_pool(
     nodes: &[Node],
     ctx: &Context,
     observed: &Observed,
+    wake: Wake,
 ) -> Result<Vec<ModelPlan>> {
     let name = pool.name_any();
     let eligible: Vec<Node> = nodes.iter().filter(|n| placement::matches(edge_pool, n)).cloned().collect();
@@ -78,7 +111,8 @@ async fn plan_edge_pool(
     let mut plans = Vec::new();
     for model in &edge_pool.models {
         let fits = capacity.fits.get(&model.name).copied().unwrap_or(0);
-        plans.push(plan_model(pool, edge_pool, model, capacity.nodes, fits, ctx, observed).await);
+        let placed = (capacity.nodes, fits);
+        plans.push(plan_model(pool, edge_pool, model, placed, ctx, observed, wake).await);
     }
     Ok(plans)
 }
@@ -87,10 +121,10 @@ async fn plan_model(
     pool: &InferencePool,
     edge_pool: &EdgePool,
     model: &EdgeModel,
-    nodes: usize,
-    fits: i32,
+    (nodes, fits): (usize, i32),
     ctx: &Context,
     observed: &Observed,
+    wake: Wake,
 ) -> ModelPlan {
     let deployment = names::edge(&pool.name_any(), &edge_pool.name, &model.name);
     let previous = observed.deployments.get(&deployment).and_then(|d| d.spec.as_ref()?.replicas);
@@ -114,7 +148,7 @@ async fn plan_model(
     let current = previous.unwrap_or(edge_pool.replicas.min);
     let key = format!("{}/{deployment}", pool.namespace().unwrap_or_default());
     let decision = ctx.with_history(&key, |history| {
-        decide(&policy, current, measured.clone().ok(), ctx.now_seconds(), history)
+        decide(&policy, current, measured.clone().ok(), wake, ctx.now_seconds(), history)
     });
     ModelPlan {
         edge_pool: edge_pool.name.clone(),
@@ -128,6 +162,7 @@ async fn plan_model(
         queue: measured.as_ref().ok().copied(),
         unmeasured: measured.err(),
         reason: decision.reason,
+        woken_by: decision.woken_by,
     }
 }
 

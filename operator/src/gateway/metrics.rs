@@ -9,6 +9,10 @@ use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 
+/// Name of the counter of requests that wanted the edge tier but found no usable edge replica;
+/// the operator reads it from the gateway pods to wake edge pools scaled to zero.
+pub const EDGE_WAKEUP_REQUESTS: &str = "pice_gateway_edge_wakeup_requests_total";
+
 const LATENCY_BUCKETS: &[f64] = &[0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0];
 
 /// The gateway's metrics; clones share the same series.
@@ -36,6 +40,8 @@ pub struct GatewayMetrics {
     pub sketch_words_per_point: IntGauge,
     /// Edge agent endpoints discovered.
     pub edge_endpoints: IntGauge,
+    /// Requests that wanted the edge tier, found no usable replica and went to the cloud.
+    pub edge_wakeup_requests: IntCounter,
 }
 
 impl GatewayMetrics {
@@ -100,6 +106,11 @@ impl GatewayMetrics {
                 "pice_gateway_edge_endpoints",
                 "Edge agent endpoints discovered",
             ))?,
+            edge_wakeup_requests: IntCounter::with_opts(opts(
+                EDGE_WAKEUP_REQUESTS,
+                "Requests that wanted the edge tier but found no usable edge replica (the cloud \
+                 answered); the operator wakes edge pools scaled to zero when it grows",
+            ))?,
         };
         metrics.register_all(registry)?;
         Ok(metrics)
@@ -116,7 +127,8 @@ impl GatewayMetrics {
         registry.register(Box::new(self.cloud_tokens.clone()))?;
         registry.register(Box::new(self.edge_tokens.clone()))?;
         registry.register(Box::new(self.sketch_words_per_point.clone()))?;
-        registry.register(Box::new(self.edge_endpoints.clone()))
+        registry.register(Box::new(self.edge_endpoints.clone()))?;
+        registry.register(Box::new(self.edge_wakeup_requests.clone()))
     }
 
     /// Counts a request refused before a mode was chosen (bad request, wrong key, ...).
@@ -148,5 +160,6 @@ mod tests {
         );
         assert!(text.contains(r#"pice_gateway_fallbacks_total{pool="assistant",reason="edge_error"} 1"#));
         assert!(text.contains(r#"pice_gateway_edge_endpoints{pool="assistant"} 0"#));
+        assert!(text.contains(r#"pice_gateway_edge_wakeup_requests_total{pool="assistant"} 0"#));
     }
 }

@@ -54,6 +54,19 @@ pub struct Decision {
     pub reason: Reason,
 }
 
+impl Decision {
+    /// Whether the request wanted the edge tier but found no usable replica: `auto` with no
+    /// edges, or progressive while `has_edge` says none is usable (evaluated only then). The
+    /// gateway counts these so that the operator can wake edge pools scaled to zero.
+    pub fn finds_no_edge(self, has_edge: impl FnOnce() -> bool) -> bool {
+        match (self.mode, self.reason) {
+            (_, Reason::NoEdges) => true,
+            (RoutingMode::Progressive, _) => !has_edge(),
+            _ => false,
+        }
+    }
+}
+
 /// What the latency comparison needs, in seconds and tokens.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LatencyInputs {
@@ -164,5 +177,19 @@ mod tests {
         assert_eq!(decision, Decision { mode: RoutingMode::Cloud, reason: Reason::CloudFaster });
         let decision = decide(RoutingMode::Auto, || SUITABLE, || inputs(0.01, None));
         assert_eq!(decision.reason, Reason::NoEdges);
+    }
+
+    #[test]
+    fn requests_that_wanted_the_edge_and_found_none_are_the_ones_that_wake_it() {
+        let no_edges = decide(RoutingMode::Auto, || SUITABLE, || inputs(0.01, None));
+        assert!(no_edges.finds_no_edge(|| unreachable!()), "auto with no edges");
+        let progressive = decide(RoutingMode::Progressive, || unreachable!(), || unreachable!());
+        assert!(progressive.finds_no_edge(|| false), "progressive with no edge");
+        assert!(!progressive.finds_no_edge(|| true), "progressive with an edge");
+        let cloud = decide(RoutingMode::Cloud, || unreachable!(), || unreachable!());
+        assert!(!cloud.finds_no_edge(|| unreachable!()), "cloud asked for");
+        let unsuitable = Question { suitable: false, conversation: false };
+        let unsuitable = decide(RoutingMode::Auto, || unsuitable, || unreachable!());
+        assert!(!unsuitable.finds_no_edge(|| unreachable!()), "auto with an unsuitable question");
     }
 }

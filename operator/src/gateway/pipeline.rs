@@ -23,6 +23,9 @@ pub async fn answer(gateway: &Arc<Gateway>, request: AnswerRequest) -> Result<An
         conversation: request.conversation,
     };
     let decision = mode::decide(request.requested, question, || gateway.latency_inputs(request.max_tokens));
+    if decision.finds_no_edge(|| !gateway.replicas.usable().is_empty()) {
+        gateway.metrics.edge_wakeup_requests.inc();
+    }
     let pice = PiceInfo::new(decision, request.requested);
     let result = match decision.mode {
         RoutingMode::Progressive => progressive::answer(gateway, &request, pice).await,

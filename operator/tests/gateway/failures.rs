@@ -106,6 +106,8 @@ async fn with_every_edge_down_the_cloud_answers() {
     assert!(body["choices"][0]["message"]["content"].as_str().unwrap().contains("\n4. "));
     assert_eq!(gateway.metric(&series("pice_gateway_fallbacks_total", "reason", "no_edge")).await, 4.0);
     assert!(gateway.metric(&series("pice_gateway_cloud_tokens_total", "kind", "expansion")).await > 0.0);
+    let wakeups = r#"pice_gateway_edge_wakeup_requests_total{pool="assistant"}"#;
+    assert_eq!(gateway.metric(wakeups).await, 1.0, "progressive found no edge");
 
     let response =
         gateway.post("/v1/chat/completions", &chat(QUESTION, false, 2), &[("x-pice-mode", "auto")]).await;
@@ -114,6 +116,11 @@ async fn with_every_edge_down_the_cloud_answers() {
         (body["pice"]["mode"].as_str(), body["pice"]["reason"].as_str()),
         (Some("cloud"), Some("no_edges"))
     );
+    assert_eq!(gateway.metric(wakeups).await, 2.0, "auto found no edge");
+    let response =
+        gateway.post("/v1/chat/completions", &chat(QUESTION, false, 2), &[("x-pice-mode", "cloud")]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(gateway.metric(wakeups).await, 2.0, "cloud asked for: no edge wanted");
 }
 
 #[tokio::test]
