@@ -1,11 +1,13 @@
 //! Placement and autoscaling on the local control plane: replicas capped by what the nodes hold,
-//! following nodes that join, and following the queue depth that real edge agents report.
+//! following nodes that join, following the queue depth that real edge agents report, and woken
+//! from zero by requests that a real gateway answered without an edge replica.
 
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use pice_tests::agents::AgentFleet;
+use pice_tests::gateway::GatewayStack;
 use pice_tests::load::Load;
 use pice_tests::namespace::TestNamespace;
 use pice_tests::nodes::FakeNodes;
@@ -176,4 +178,52 @@ async fn replicas_follow_the_queue_measured_by_a_real_prometheus_and_hold_when_i
         nodes.delete().await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn an_edge_pool_at_zero_stays_there_until_requests_find_no_edge_replica_then_wakes() {
+    TestNamespace::run("wakeup", |ns| async move {
+        let mut nodes = FakeNodes::new(ns.client.clone(), &ns.name);
+        nodes.add("8", "16Gi").await;
+        let _operator = start_operator(&ns, "1").await;
+        let autoscaling = json!({"scaleUpStabilizationSeconds": 60, "scaleDownStabilizationSeconds": 60});
+        let mut pool = pool_on(&nodes, 0, 2, autoscaling);
+        pool["spec"]["gateway"]["replicas"] = json!(1);
+        pools::apply(&ns, &pool).await;
+        let gateway_ip = edge::live_pod_ip(&ns, "pice.dev/pool=scaled,app.kubernetes.io/component=gateway").await;
+        let target = json!([{"edgePool": "site", "model": "qwen2.5-1.5b-instruct", "service": DEPLOYMENT, "port": 50051}]);
+        let gateway =
+            GatewayStack::start_in_cluster("scaled", &ns.name, target, &format!("{gateway_ip}:8080")).await;
+
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(edge::replicas(&ns, DEPLOYMENT).await, Some(0), "no request: the edge pool stays at zero");
+
+        let first = Instant::now();
+        let asking = tokio::spawn(ask_progressive(gateway.url.clone()));
+        edge::wait_replicas(&ns, DEPLOYMENT, 1, Duration::from_secs(20)).await;
+        let woken = first.elapsed();
+        eprintln!("first no-edge request to patched Deployment: {woken:?} (sync period 1 s)");
+        let pice = asking.await.unwrap_or_else(|e| panic!("request task: {e}"));
+        assert_eq!((pice["mode"].as_str(), pice["edge_tokens"].as_u64()), (Some("progressive"), Some(0)), "{pice}");
+        assert!(woken < Duration::from_secs(3), "woken within two sync periods (and a reconcile): {woken:?}");
+        let events =
+            kubectl::ok(&["get", "events", "-n", &ns.name, "--field-selector", "reason=Scaled"], None).await;
+        assert!(events.contains("0 → 1 replicas (wake-up: "), "a Scaled event that says wake-up:\n{events}");
+        nodes.delete().await;
+    })
+    .await;
+}
+
+/// Asks the gateway at `url` for a progressive answer and returns its `pice` field.
+async fn ask_progressive(url: String) -> Value {
+    let body = json!({
+        "model": "scaled", "max_tokens": 120,
+        "messages": [{"role": "user", "content": "How can I improve my time management skills?"}],
+    });
+    let client = reqwest::Client::new();
+    let request = client.post(format!("{url}/v1/chat/completions")).header("x-pice-mode", "progressive");
+    let response = request.json(&body).send().await.unwrap_or_else(|e| panic!("request: {e}"));
+    assert!(response.status().is_success(), "status {}", response.status());
+    let answer: Value = response.json().await.unwrap_or_else(|e| panic!("answer: {e}"));
+    answer["pice"].clone()
 }

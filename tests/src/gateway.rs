@@ -24,12 +24,43 @@ impl GatewayStack {
     /// (`host:port` of agents' gRPC endpoints) with `deadline_ms` for each, then waits until
     /// the gateway is ready.
     pub async fn start(pool: &str, edges: &[String], deadline_ms: u64) -> Self {
+        let edges = format!("--edge-endpoints={}", edges.join(","));
+        let stack = Self::launch(pool, serde_json::json!([]), deadline_ms, &[&edges], "127.0.0.1:0").await;
+        let ready = format!("{}/readyz", stack.url);
+        crate::poll::until("the gateway's /readyz", Duration::from_secs(30), || async {
+            reqwest::get(&ready).await.ok()?.status().is_success().then_some(())
+        })
+        .await;
+        stack
+    }
+
+    /// Starts the cloud and a gateway of pool `pool` listening at `listen` (e.g. a fake pod's
+    /// IP and port) that discovers the edge Services `edge` (gateway config entries) in
+    /// `namespace` as in a cluster. Does not wait for readiness: without an edge replica the
+    /// gateway answers from the cloud but never turns ready.
+    pub async fn start_in_cluster(
+        pool: &str,
+        namespace: &str,
+        edge: serde_json::Value,
+        listen: &str,
+    ) -> Self {
+        let namespace = format!("--namespace={namespace}");
+        Self::launch(pool, edge, 2000, &[&namespace], listen).await
+    }
+
+    async fn launch(
+        pool: &str,
+        edge: serde_json::Value,
+        deadline_ms: u64,
+        args: &[&str],
+        listen: &str,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let (cloud, cloud_addr) = spawn("pice-sim", &["--profile", "cloud-llama70b-h100x4"]).await;
         let config = serde_json::json!({
             "pool": pool, "port": 8080,
             "cloud": {"url": format!("http://{cloud_addr}"), "model": "llama-3.1-70b-instruct"},
-            "edge": [],
+            "edge": edge,
             "routing": {
                 "mode": "auto",
                 "sketch": {"maxPoints": 4, "wordsPerPoint": 6},
@@ -39,29 +70,24 @@ impl GatewayStack {
         });
         let config_file = dir.path().join("gateway.json");
         std::fs::write(&config_file, config.to_string()).unwrap_or_else(|e| panic!("gateway config: {e}"));
-        let args = [
-            format!("--config={}", config_file.display()),
-            format!("--edge-endpoints={}", edges.join(",")),
-            "--load-interval-ms=200".into(),
-        ];
-        let (gateway, addr) =
-            spawn("pice-gateway", &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
-        let url = format!("http://{addr}");
-        let ready = format!("{url}/readyz");
-        crate::poll::until("the gateway's /readyz", Duration::from_secs(30), || async {
-            reqwest::get(&ready).await.ok()?.status().is_success().then_some(())
-        })
-        .await;
-        Self { _cloud: cloud, _gateway: gateway, url, _dir: dir }
+        let config_arg = format!("--config={}", config_file.display());
+        let args = [&[config_arg.as_str(), "--load-interval-ms=200"], args].concat();
+        let (gateway, addr) = spawn_at("pice-gateway", &args, listen).await;
+        Self { _cloud: cloud, _gateway: gateway, url: format!("http://{addr}"), _dir: dir }
     }
 }
 
 /// Starts `name` listening on a free loopback port and reads the `listening on ADDR` line it
 /// prints first.
 pub async fn spawn(name: &str, args: &[&str]) -> (Child, String) {
+    spawn_at(name, args, "127.0.0.1:0").await
+}
+
+/// Like [`spawn`], listening at `listen`.
+pub async fn spawn_at(name: &str, args: &[&str], listen: &str) -> (Child, String) {
     let mut child = Command::new(binary(name))
         .args(args)
-        .arg("--listen=127.0.0.1:0")
+        .arg(format!("--listen={listen}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
