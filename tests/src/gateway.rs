@@ -26,18 +26,14 @@ impl GatewayStack {
     pub async fn start(pool: &str, edges: &[String], deadline_ms: u64) -> Self {
         let edges = format!("--edge-endpoints={}", edges.join(","));
         let stack = Self::launch(pool, serde_json::json!([]), deadline_ms, &[&edges], "127.0.0.1:0").await;
-        let ready = format!("{}/readyz", stack.url);
-        crate::poll::until("the gateway's /readyz", Duration::from_secs(30), || async {
-            reqwest::get(&ready).await.ok()?.status().is_success().then_some(())
-        })
-        .await;
+        stack.wait_ready().await;
         stack
     }
 
-    /// Starts the cloud and a gateway of pool `pool` listening at `listen` (e.g. a fake pod's
-    /// IP and port) that discovers the edge Services `edge` (gateway config entries) in
-    /// `namespace` as in a cluster. Does not wait for readiness: without an edge replica the
-    /// gateway answers from the cloud but never turns ready.
+    /// Starts the cloud and a gateway of pool `pool` as the operator runs it for edge pools that
+    /// may scale to zero: listening at `listen` (e.g. a fake pod's IP and port), discovering the
+    /// edge Services `edge` (gateway config entries) in `namespace`, ready without an edge
+    /// replica; then waits until it is ready.
     pub async fn start_in_cluster(
         pool: &str,
         namespace: &str,
@@ -45,7 +41,17 @@ impl GatewayStack {
         listen: &str,
     ) -> Self {
         let namespace = format!("--namespace={namespace}");
-        Self::launch(pool, edge, 2000, &[&namespace], listen).await
+        let stack = Self::launch(pool, edge, 2000, &[&namespace, "--ready-without-edge"], listen).await;
+        stack.wait_ready().await;
+        stack
+    }
+
+    async fn wait_ready(&self) {
+        let ready = format!("{}/readyz", self.url);
+        crate::poll::until("the gateway's /readyz", Duration::from_secs(30), || async {
+            reqwest::get(&ready).await.ok()?.status().is_success().then_some(())
+        })
+        .await;
     }
 
     async fn launch(

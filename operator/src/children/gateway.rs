@@ -32,7 +32,9 @@ pub fn build(pool: &InferencePool, base: &Identity, images: &Images, children: &
         ..ConfigMap::default()
     });
     add_rbac(&id, children);
-    let mut pod_spec = pod::placed_pod(vec![container(&id, &images.gateway)], &BTreeMap::new(), &[]);
+    let scales_to_zero = pool.spec.edge.pools.iter().any(|p| p.replicas.min == 0);
+    let container = container(&id, &images.gateway, scales_to_zero);
+    let mut pod_spec = pod::placed_pod(vec![container], &BTreeMap::new(), &[]);
     pod_spec.service_account_name = Some(id.name.clone());
     pod_spec.volumes = Some(vec![Volume {
         name: "config".into(),
@@ -79,12 +81,17 @@ pub fn url(pool: &InferencePool) -> String {
     format!("http://{}.{namespace}.svc:{port}", names::gateway(&name))
 }
 
-fn container(id: &Identity, image: &str) -> k8s_openapi::api::core::v1::Container {
-    let args = vec![
+/// The gateway container; with edge pools that may scale to zero it turns ready without an edge
+/// replica, since its requests are what wakes them.
+fn container(id: &Identity, image: &str, scales_to_zero: bool) -> k8s_openapi::api::core::v1::Container {
+    let mut args = vec![
         format!("--config={CONFIG_DIR}/{CONFIG_FILE}"),
         format!("--listen=0.0.0.0:{GATEWAY_CONTAINER_PORT}"),
         format!("--namespace={}", id.namespace),
     ];
+    if scales_to_zero {
+        args.push("--ready-without-edge".into());
+    }
     let mut container = pod::container("gateway", image, args, ("http", GATEWAY_CONTAINER_PORT));
     container.volume_mounts = Some(vec![VolumeMount {
         name: "config".into(),

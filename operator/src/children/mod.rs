@@ -163,6 +163,20 @@ mod tests {
     }
 
     #[test]
+    fn the_gateway_turns_ready_without_an_edge_only_when_an_edge_pool_may_scale_to_zero() {
+        let ready_without_edge = |pool: &InferencePool| {
+            let children = build(pool, &images(), &EdgeReplicas::new());
+            let gateway = children.deployments.iter().find(|d| d.name_any() == "assistant-gateway");
+            let pod = gateway.and_then(|d| d.spec.as_ref()?.template.spec.clone()).expect("gateway pod");
+            pod.containers[0].args.clone().unwrap_or_default().contains(&"--ready-without-edge".to_string())
+        };
+        assert!(!ready_without_edge(&pool()));
+        let mut scales_to_zero = pool();
+        scales_to_zero.spec.edge.pools[1].replicas.min = 0;
+        assert!(ready_without_edge(&scales_to_zero));
+    }
+
+    #[test]
     fn edge_replicas_from_the_plan_override_the_minimum() {
         let plan = EdgeReplicas::from([("assistant-store-east-qwen2-5-1-5b-instruct".to_string(), 5)]);
         let children = build(&pool(), &images(), &plan);

@@ -72,6 +72,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PICE_GATEWAY_MAX_TOKENS_CAP", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens_cap: u32,
+    /// Turn ready once the cloud answers, without waiting for an edge replica: for pools whose
+    /// edge pools may scale to zero, where requests this gateway answers from the cloud are what
+    /// wakes them (the operator sets it then).
+    #[arg(long, env = "PICE_GATEWAY_READY_WITHOUT_EDGE")]
+    pub ready_without_edge: bool,
     /// How often every edge agent is asked for its load, in milliseconds.
     #[arg(long, env = "PICE_GATEWAY_LOAD_INTERVAL_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(10..))]
@@ -122,6 +127,7 @@ impl ServeArgs {
             discovery,
             edge_tls,
             load_interval: Duration::from_millis(self.load_interval_ms),
+            ready_without_edge: self.ready_without_edge,
         })
     }
 

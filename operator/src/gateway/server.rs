@@ -47,6 +47,8 @@ pub struct Settings {
     pub edge_tls: Option<ClientTlsConfig>,
     /// How often every edge agent is asked for its load.
     pub load_interval: Duration,
+    /// Turn ready without any edge replica (edge pools that may scale to zero).
+    pub ready_without_edge: bool,
 }
 
 /// Why a gateway could not start or stopped.
@@ -102,7 +104,8 @@ pub async fn bind(settings: Settings, registry: Registry) -> Result<BoundGateway
     let mut tasks = JoinSet::new();
     start_discovery(&settings, &replicas, &mut tasks).await?;
     tasks.spawn(Arc::clone(&replicas).poll_forever(settings.load_interval));
-    let gateway = Arc::new(Gateway::new(settings.config, settings.limits, cloud, replicas, metrics));
+    let gateway = Gateway::new(settings.config, settings.limits, cloud, replicas, metrics);
+    let gateway = Arc::new(gateway.ready_without_edge(settings.ready_without_edge));
     tasks.spawn(probe_cloud(Arc::clone(&gateway)));
     let listener = TcpListener::bind(settings.listen)
         .await

@@ -33,6 +33,7 @@ pub struct Gateway {
     pub metrics: GatewayMetrics,
     estimates: Mutex<CloudEstimates>,
     cloud_seen: AtomicBool,
+    ready_without_edge: bool,
     draining: AtomicBool,
     next_id: AtomicU64,
 }
@@ -55,9 +56,15 @@ impl Gateway {
             metrics,
             estimates: Mutex::new(estimates),
             cloud_seen: AtomicBool::new(false),
+            ready_without_edge: false,
             draining: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
         }
+    }
+
+    /// Lets the gateway turn ready without an edge replica (edge pools that may scale to zero).
+    pub fn ready_without_edge(self, ready_without_edge: bool) -> Self {
+        Self { ready_without_edge, ..self }
     }
 
     /// A fresh id for a completion (`chatcmpl-pice-N`, `cmpl-pice-N`).
@@ -76,9 +83,9 @@ impl Gateway {
     }
 
     /// Ready once the cloud answered, and in a mode that may expand on the edge, once an edge
-    /// replica reported ready; not ready while draining.
+    /// replica reported ready (unless told to go without); not ready while draining.
     pub fn ready(&self) -> bool {
-        let needs_edge = self.config.routing.mode != RoutingMode::Cloud;
+        let needs_edge = self.config.routing.mode != RoutingMode::Cloud && !self.ready_without_edge;
         !self.draining.load(Ordering::Acquire)
             && self.cloud_seen.load(Ordering::Acquire)
             && (!needs_edge || self.replicas.seen_ready())

@@ -177,6 +177,7 @@ pub struct Setup {
     pub keys: ApiKeys,
     pub limits: Limits,
     pub load_interval: Duration,
+    pub ready_without_edge: bool,
 }
 
 impl Setup {
@@ -188,6 +189,7 @@ impl Setup {
             keys: ApiKeys::default(),
             limits: Limits { max_body_bytes: 64 * 1024, default_max_tokens: 128, max_tokens_cap: 256 },
             load_interval: Duration::from_millis(100),
+            ready_without_edge: false,
         }
     }
 }
@@ -216,6 +218,7 @@ impl Gateway {
             discovery: Discovery::Static(setup.edges),
             edge_tls: None,
             load_interval: setup.load_interval,
+            ready_without_edge: setup.ready_without_edge,
         };
         let gateway = server::bind(settings, Registry::new()).await.unwrap();
         let url = format!("http://{}", gateway.local_addr().unwrap());

@@ -138,3 +138,10 @@ async fn readiness_waits_for_an_edge_agent_unless_the_pool_is_cloud_only() {
     let ready = client().get(format!("{}/readyz", progressive.url)).send().await.unwrap();
     assert_eq!(ready.status(), 503, "no edge agent is known yet");
 }
+
+#[tokio::test]
+async fn a_gateway_for_edge_pools_that_may_scale_to_zero_is_ready_without_an_edge() {
+    let cloud = sim_cloud(1.0).await;
+    let setup = Setup { ready_without_edge: true, ..Setup::new(&cloud.url, &[], RoutingMode::Auto) };
+    Gateway::start(setup).await.wait_ready().await;
+}
