@@ -73,8 +73,9 @@ async fn wake_signal(pool: &InferencePool, ctx: &Context, observed: &Observed) -
     ctx.wake_counts.observe(&super::key(pool), counted)
 }
 
-/// `ip:port` of every live gateway pod, ready or not: a gateway without edges is not ready, and
-/// it is the one whose count matters.
+/// `ip:port` of every live gateway pod, ready or not: a gateway whose readiness flips (cloud
+/// probe, draining) would otherwise move the sum, and one that is starting makes it unknown,
+/// which holds replicas, rather than lower.
 fn gateways(observed: &Observed) -> Vec<String> {
     let mut gateways: Vec<String> = observed
         .pods
