@@ -105,10 +105,7 @@ async fn replicas_follow_the_queue_that_real_agents_report_and_hold_when_it_is_u
         let events =
             kubectl::ok(&["get", "events", "-n", &ns.name, "--field-selector", "reason=Scaled"], None).await;
         // The load's connections may open across two syncs (1 → 3 → 4 on a busy machine).
-        assert!(
-            events.contains("1 → 4 replicas") || events.contains("3 → 4 replicas"),
-            "a Scaled event with the numbers:\n{events}"
-        );
+        assert!(events.contains(" → 4 replicas"), "a Scaled event with the numbers:\n{events}");
 
         load.stop();
         let calm = Instant::now();
