@@ -13,13 +13,17 @@ impl SseDecoder {
     pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
         self.pending.extend_from_slice(bytes);
         let mut events = Vec::new();
-        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            if let Some(event) = self.take_line(line.trim_end_matches(['\n', '\r'])) {
+        // One pass over the complete lines, then one drain: draining line by line would move the
+        // rest of the buffer once per line (quadratic in the events a read brings).
+        let mut start = 0;
+        while let Some(offset) = self.pending[start..].iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&self.pending[start..start + offset]);
+            if let Some(event) = take_line(&mut self.data, line.trim_end_matches('\r')) {
                 events.push(event);
             }
+            start += offset + 1;
         }
+        self.pending.drain(..start);
         events
     }
 
@@ -29,28 +33,30 @@ impl SseDecoder {
         let rest = String::from_utf8_lossy(&rest);
         let rest = rest.trim_end_matches(['\n', '\r']);
         if !rest.is_empty() {
-            self.take_line(rest);
+            take_line(&mut self.data, rest);
         }
         self.data.take()
     }
+}
 
-    fn take_line(&mut self, line: &str) -> Option<String> {
-        if line.is_empty() {
-            return self.data.take();
-        }
-        let (field, value) = line.split_once(':').unwrap_or((line, ""));
-        if field == "data" {
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match &mut self.data {
-                Some(data) => {
-                    data.push('\n');
-                    data.push_str(value);
-                }
-                None => self.data = Some(value.to_owned()),
-            }
-        }
-        None
+/// Reads one line (without its line end) into the event being built in `data`; a blank line
+/// ends the event and returns its data.
+fn take_line(data: &mut Option<String>, line: &str) -> Option<String> {
+    if line.is_empty() {
+        return data.take();
     }
+    let (field, value) = line.split_once(':').unwrap_or((line, ""));
+    if field == "data" {
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match data {
+            Some(data) => {
+                data.push('\n');
+                data.push_str(value);
+            }
+            None => *data = Some(value.to_owned()),
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::http::HeaderValue;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use pice_edge_agent::openai_wire::{
@@ -20,6 +20,11 @@ use serde::Serialize;
 use super::answer::{Answer, AnswerEnd, AnswerEvent, PiceInfo};
 use super::error::ApiError;
 use super::request::MODE_HEADER;
+
+/// Silence after which a stream gets a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Most chunks joined into one body frame.
+const READY_CHUNKS: usize = 64;
 
 /// Which API the answer is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,8 +60,7 @@ pub async fn whole(answer: Answer, flavor: Flavor, meta: Meta) -> Response {
         match event {
             AnswerEvent::Text(delta) => text.push_str(&delta),
             AnswerEvent::End(end) => {
-                let body = WithPice { body: object(flavor, &meta, text, &end), pice: Some(&end.pice) };
-                return with_mode(Json(body).into_response(), answer.mode.as_str());
+                return with_mode(object(flavor, &meta, text, &end), answer.mode.as_str());
             }
             AnswerEvent::Failed(error) => return error.into_response(),
         }
@@ -64,34 +68,43 @@ pub async fn whole(answer: Answer, flavor: Flavor, meta: Meta) -> Response {
     ApiError::cloud_unavailable("the answer ended early").into_response()
 }
 
-/// Streams the answer as server-sent chunks.
+/// Streams the answer as server-sent chunks. Chunks that are ready together (the deltas of one
+/// read from the cloud) go out as one body frame, so one write, not one per chunk; a comment
+/// every 15 s of silence keeps idle connections open.
 pub fn streamed(answer: Answer, flavor: Flavor, meta: Meta, include_usage: bool) -> Response {
     let mode = answer.mode.as_str();
     let mut events = answer.events;
     let chunks = async_stream::stream! {
         if flavor == Flavor::Chat {
-            yield event(&chunk(flavor, &meta, ChunkContent::Role, None, None));
+            yield chunk(flavor, &meta, ChunkContent::Role, None, None);
         }
-        while let Some(answer_event) = events.next().await {
-            match answer_event {
-                AnswerEvent::Text(text) => yield event(&chunk(flavor, &meta, ChunkContent::Text(text), None, None)),
-                AnswerEvent::End(end) => {
-                    yield event(&chunk(flavor, &meta, ChunkContent::None, Some(end.finish_reason), Some(&end.pice)));
+        loop {
+            let Ok(next) = tokio::time::timeout(KEEP_ALIVE, events.next()).await else {
+                yield Bytes::from_static(b":\n\n");
+                continue;
+            };
+            match next {
+                Some(AnswerEvent::Text(text)) => yield chunk(flavor, &meta, ChunkContent::Text(text), None, None),
+                Some(AnswerEvent::End(end)) => {
+                    yield chunk(flavor, &meta, ChunkContent::None, Some(end.finish_reason), Some(&end.pice));
                     if include_usage {
-                        yield event(&usage_chunk(flavor, &meta, end.usage));
+                        yield usage_chunk(flavor, &meta, end.usage);
                     }
-                    yield Ok::<_, Infallible>(Event::default().data("[DONE]"));
+                    yield Bytes::from_static(b"data: [DONE]\n\n");
                     return;
                 }
-                AnswerEvent::Failed(error) => {
+                Some(AnswerEvent::Failed(error)) => {
                     yield event(&error.body());
                     return;
                 }
+                None => return,
             }
         }
     };
-    let keep_alive = KeepAlive::new().interval(Duration::from_secs(15));
-    with_mode(Sse::new(chunks).keep_alive(keep_alive).into_response(), mode)
+    let frames =
+        chunks.ready_chunks(READY_CHUNKS).map(|ready| Ok::<_, Infallible>(Bytes::from(ready.concat())));
+    let headers = [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
+    with_mode((headers, Body::from_stream(frames)).into_response(), mode)
 }
 
 fn with_mode(mut response: Response, mode: &'static str) -> Response {
@@ -99,8 +112,15 @@ fn with_mode(mut response: Response, mode: &'static str) -> Response {
     response
 }
 
-fn event(data: &impl Serialize) -> Result<Event, Infallible> {
-    Ok(Event::default().json_data(data).unwrap_or_else(|_| Event::default().comment("unserialisable chunk")))
+/// One server-sent event whose data is `data` as JSON (one line: JSON text has no raw newline).
+fn event(data: &impl Serialize) -> Bytes {
+    let mut line = Vec::with_capacity(256);
+    line.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut line, data).is_err() {
+        return Bytes::from_static(b": unserialisable chunk\n\n");
+    }
+    line.extend_from_slice(b"\n\n");
+    Bytes::from(line)
 }
 
 /// What one chunk carries.
@@ -111,15 +131,17 @@ enum ChunkContent {
     None,
 }
 
-fn chunk<'a>(
+/// One chunk as an event, serialised straight from the typed object (no intermediate
+/// `serde_json::Value`: this runs once per streamed delta).
+fn chunk(
     flavor: Flavor,
     meta: &Meta,
     content: ChunkContent,
     finish_reason: Option<&str>,
-    pice: Option<&'a PiceInfo>,
-) -> WithPice<'a, serde_json::Value> {
+    pice: Option<&PiceInfo>,
+) -> Bytes {
     let finish_reason = finish_reason.map(str::to_owned);
-    let body = match flavor {
+    match flavor {
         Flavor::Chat => {
             let delta = match content {
                 ChunkContent::Role => Delta { role: Some("assistant".into()), content: Some(String::new()) },
@@ -127,7 +149,7 @@ fn chunk<'a>(
                 ChunkContent::None => Delta::default(),
             };
             let choice = ChunkChoice { index: 0, delta, finish_reason, logprobs: None };
-            to_value(&ChatCompletionChunk { choices: vec![choice], ..chat_chunk(meta) })
+            event(&WithPice { body: ChatCompletionChunk { choices: vec![choice], ..chat_chunk(meta) }, pice })
         }
         Flavor::Text => {
             let text = match content {
@@ -135,43 +157,49 @@ fn chunk<'a>(
                 ChunkContent::Role | ChunkContent::None => String::new(),
             };
             let choice = TextChoice { index: 0, text, finish_reason, logprobs: None };
-            to_value(&TextCompletion { choices: vec![choice], ..text_object(meta) })
+            event(&WithPice { body: TextCompletion { choices: vec![choice], ..text_object(meta) }, pice })
         }
-    };
-    WithPice { body, pice }
-}
-
-fn usage_chunk(flavor: Flavor, meta: &Meta, usage: Usage) -> serde_json::Value {
-    match flavor {
-        Flavor::Chat => to_value(&ChatCompletionChunk { usage: Some(usage), ..chat_chunk(meta) }),
-        Flavor::Text => to_value(&TextCompletion { usage: Some(usage), ..text_object(meta) }),
     }
 }
 
-/// A whole completion of `text`.
-fn object(flavor: Flavor, meta: &Meta, text: String, end: &AnswerEnd) -> serde_json::Value {
+fn usage_chunk(flavor: Flavor, meta: &Meta, usage: Usage) -> Bytes {
+    match flavor {
+        Flavor::Chat => event(&ChatCompletionChunk { usage: Some(usage), ..chat_chunk(meta) }),
+        Flavor::Text => event(&TextCompletion { usage: Some(usage), ..text_object(meta) }),
+    }
+}
+
+/// A whole completion of `text`, with the `pice` field.
+fn object(flavor: Flavor, meta: &Meta, text: String, end: &AnswerEnd) -> Response {
     let finish_reason = Some(end.finish_reason.to_owned());
     let usage = Some(end.usage);
+    let pice = Some(&end.pice);
     match flavor {
-        Flavor::Chat => to_value(&ChatCompletion {
-            id: meta.id.clone(),
-            object: "chat.completion".into(),
-            created: meta.created,
-            model: meta.model.clone(),
-            system_fingerprint: None,
-            choices: vec![Choice {
-                index: 0,
-                message: ChatMessage::new("assistant", text),
-                finish_reason,
-                logprobs: None,
-            }],
-            usage,
-        }),
-        Flavor::Text => to_value(&TextCompletion {
-            choices: vec![TextChoice { index: 0, text, finish_reason, logprobs: None }],
-            usage,
-            ..text_object(meta)
-        }),
+        Flavor::Chat => {
+            let body = ChatCompletion {
+                id: meta.id.clone(),
+                object: "chat.completion".into(),
+                created: meta.created,
+                model: meta.model.clone(),
+                system_fingerprint: None,
+                choices: vec![Choice {
+                    index: 0,
+                    message: ChatMessage::new("assistant", text),
+                    finish_reason,
+                    logprobs: None,
+                }],
+                usage,
+            };
+            Json(WithPice { body, pice }).into_response()
+        }
+        Flavor::Text => {
+            let body = TextCompletion {
+                choices: vec![TextChoice { index: 0, text, finish_reason, logprobs: None }],
+                usage,
+                ..text_object(meta)
+            };
+            Json(WithPice { body, pice }).into_response()
+        }
     }
 }
 
@@ -193,8 +221,4 @@ fn text_object(meta: &Meta) -> TextCompletion {
         model: meta.model.clone(),
         ..TextCompletion::default()
     }
-}
-
-fn to_value(body: &impl Serialize) -> serde_json::Value {
-    serde_json::to_value(body).unwrap_or_default()
 }
