@@ -146,8 +146,8 @@ async fn invalid_values_are_refused_at_install_time_with_a_message_naming_the_va
             ("--set", "metrics.port=70000", "at '/metrics/port': maximum: got 70,000, want 65,535"),
             (
                 "--set-json",
-                "autoscaling.tolerance=1.5",
-                "at '/autoscaling/tolerance': maximum: got 1.5, want 1",
+                "autoscaling.tolerance=1",
+                "at '/autoscaling/tolerance': exclusiveMaximum: got 1, want 1",
             ),
         ];
         let chart = helm::chart();
