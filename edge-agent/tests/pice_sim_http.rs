@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{TestAgent, eventually, expand_request, http, metric, settings};
 use futures::StreamExt;
-use pice_edge_agent::backend::openai::OpenAiBackend;
+use pice_edge_agent::backend::openai::{ChatOptions, OpenAiBackend};
 use pice_edge_agent::backend::{ExpansionRequest, FinishReason, GenerationEvent, ModelBackend};
 use pice_edge_agent::openai_wire::{ChatCompletion, ChatCompletionRequest, ModelList};
 use pice_edge_agent::prompt;
@@ -75,6 +75,34 @@ async fn the_openai_backend_returns_the_expanded_text_from_a_running_pice_sim() 
 
     let again: Vec<_> = backend.generate(expansion()).await.unwrap().map(|e| e.unwrap()).collect().await;
     assert_eq!(events, again, "the same seed and prompt give the same text");
+}
+
+#[tokio::test]
+async fn a_whole_completion_from_pice_sim_is_the_streamed_text_in_one_event() {
+    let sim = start_pice_sim("edge-smollm-cpu").await;
+    let backend = OpenAiBackend::new(&sim.base_url, "smollm").unwrap();
+    let messages = prompt::sketch_messages("How do tides work?", 4, 6);
+    let options = ChatOptions { max_tokens: Some(60), seed: Some(3), want_logprobs: false };
+    let collect = |events: Vec<GenerationEvent>| {
+        let (last, texts) = events.split_last().map(|(l, t)| (l.clone(), t.to_vec())).unwrap();
+        let text: String = texts
+            .iter()
+            .map(|e| match e {
+                GenerationEvent::Text(t) => t.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let GenerationEvent::Finished(usage) = last else { panic!("{last:?}") };
+        (texts.len(), text, usage.completion_tokens, usage.prompt_tokens)
+    };
+    let whole = backend.complete(messages.clone(), options).await.unwrap();
+    let whole = collect(whole.map(|e| e.unwrap()).collect().await);
+    let streamed = backend.chat(messages, options).await.unwrap();
+    let streamed = collect(streamed.map(|e| e.unwrap()).collect().await);
+    assert_eq!(whole.0, 1, "one text event");
+    assert!(streamed.0 > 1, "a streamed answer comes in deltas");
+    assert_eq!((&whole.1, whole.2, whole.3), (&streamed.1, streamed.2, streamed.3), "same text and usage");
+    assert!(whole.2 > 0 && whole.1.starts_with("1. "), "{whole:?}");
 }
 
 #[tokio::test]

@@ -1,14 +1,16 @@
 //! The OpenAI-HTTP backend: any OpenAI-compatible server (vLLM, SGLang, llama.cpp
-//! `llama-server`, Ollama, TGI, `pice-sim`) through streamed chat completions.
+//! `llama-server`, Ollama, TGI, `pice-sim`) through chat completions, streamed or whole.
 
 use std::time::Duration;
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 
 use super::openai_stream::generation_events;
-use super::{BackendError, ExpansionRequest, GenerationStream, ModelBackend};
-use crate::openai_wire::{ChatCompletionRequest, ChatMessage, StreamOptions};
+use super::{
+    BackendError, ExpansionRequest, FinishReason, GenerationEvent, GenerationStream, ModelBackend, Usage,
+};
+use crate::openai_wire::{ChatCompletion, ChatCompletionRequest, ChatMessage, StreamOptions};
 use crate::{crypto, prompt};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,15 +51,20 @@ impl OpenAiBackend {
         Ok(Self { client, base_url, model: model.into() })
     }
 
-    fn request_body(&self, messages: Vec<ChatMessage>, options: ChatOptions) -> ChatCompletionRequest {
+    fn request_body(
+        &self,
+        messages: Vec<ChatMessage>,
+        options: ChatOptions,
+        stream: bool,
+    ) -> ChatCompletionRequest {
         ChatCompletionRequest {
             model: self.model.clone(),
             messages,
-            stream: true,
+            stream,
             max_tokens: options.max_tokens,
             seed: options.seed,
             logprobs: options.want_logprobs,
-            stream_options: Some(StreamOptions { include_usage: true }),
+            stream_options: stream.then_some(StreamOptions { include_usage: true }),
             ..ChatCompletionRequest::default()
         }
     }
@@ -79,11 +86,34 @@ impl OpenAiBackend {
         messages: Vec<ChatMessage>,
         options: ChatOptions,
     ) -> Result<GenerationStream, BackendError> {
+        let response = self.post(&self.request_body(messages, options, true)).await?;
+        let events = generation_events(response.bytes_stream(), options.want_logprobs);
+        Ok(Box::pin(events))
+    }
+
+    /// Asks for the whole completion of `messages` at once (`stream: false`) and gives it as a
+    /// generation of one text event: for a client that reads the answer whole, the server's
+    /// one JSON body costs less to make and to read than a stream of chunks.
+    pub async fn complete(
+        &self,
+        messages: Vec<ChatMessage>,
+        options: ChatOptions,
+    ) -> Result<GenerationStream, BackendError> {
+        let response = self.post(&self.request_body(messages, options, false)).await?;
+        let body = response.bytes().await.map_err(|e| BackendError::Stream(e.to_string()))?;
+        let completion: ChatCompletion = serde_json::from_slice(&body)
+            .map_err(|e| BackendError::Protocol(format!("not an OpenAI chat completion: {e}")))?;
+        Ok(futures::stream::iter(whole_completion_events(completion)?.map(Ok)).boxed())
+    }
+
+    /// Sends a chat completion request; a status other than success is an error with the
+    /// start of the server's body.
+    async fn post(&self, body: &ChatCompletionRequest) -> Result<reqwest::Response, BackendError> {
         let url = format!("{}/chat/completions", self.base_url);
         let response = self
             .client
             .post(&url)
-            .json(&self.request_body(messages, options))
+            .json(body)
             .send()
             .await
             .map_err(|source| BackendError::Unreachable { url, source })?;
@@ -95,8 +125,7 @@ impl OpenAiBackend {
                 body: body.chars().take(500).collect(),
             });
         }
-        let events = generation_events(response.bytes_stream(), options.want_logprobs);
-        Ok(Box::pin(events))
+        Ok(response)
     }
 
     async fn answers(&self) -> bool {
@@ -104,6 +133,23 @@ impl OpenAiBackend {
         let response = self.client.get(url).timeout(READY_TIMEOUT).send().await;
         response.is_ok_and(|r| r.status().is_success())
     }
+}
+
+/// The text and the end of a whole completion; one without usage counts no tokens.
+fn whole_completion_events(completion: ChatCompletion) -> Result<[GenerationEvent; 2], BackendError> {
+    let choice = completion
+        .choices
+        .into_iter()
+        .next()
+        .ok_or_else(|| BackendError::Protocol("a chat completion without choices".to_owned()))?;
+    let usage = completion.usage.unwrap_or_default();
+    let finished = Usage {
+        finish_reason: FinishReason::from_openai(choice.finish_reason.as_deref().unwrap_or("stop")),
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        mean_logprob: None,
+    };
+    Ok([GenerationEvent::Text(choice.message.text().into_owned()), GenerationEvent::Finished(finished)])
 }
 
 impl ModelBackend for OpenAiBackend {
@@ -124,6 +170,7 @@ impl ModelBackend for OpenAiBackend {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::openai_wire::Choice;
 
     fn request() -> ExpansionRequest {
         ExpansionRequest {
@@ -142,7 +189,7 @@ mod tests {
         let request = request();
         let messages = prompt::expansion_messages(&request.question, &request.sketch, request.point_index);
         let options = ChatOptions { max_tokens: Some(64), seed: Some(7), want_logprobs: true };
-        let body = serde_json::to_value(backend.request_body(messages, options)).unwrap();
+        let body = serde_json::to_value(backend.request_body(messages.clone(), options, true)).unwrap();
         assert_eq!(body["model"], "qwen");
         assert_eq!(body["stream"], true);
         assert_eq!(body["stream_options"]["include_usage"], true);
@@ -150,6 +197,38 @@ mod tests {
         assert_eq!(body["logprobs"], true);
         let user = body["messages"][1]["content"].as_str().unwrap();
         assert!(user.ends_with("Expand only point 2: Carotenoids show"));
+
+        let whole = serde_json::to_value(backend.request_body(messages, options, false)).unwrap();
+        assert_eq!(whole["stream"], false);
+        assert!(whole.get("stream_options").is_none(), "stream_options is only for streams: {whole}");
+    }
+
+    #[test]
+    fn a_whole_completion_is_its_text_then_its_end() {
+        let completion = ChatCompletion {
+            choices: vec![Choice {
+                message: ChatMessage::new("assistant", "Tides follow the moon."),
+                finish_reason: Some("length".into()),
+                ..Choice::default()
+            }],
+            usage: Some(crate::openai_wire::Usage {
+                prompt_tokens: 9,
+                completion_tokens: 4,
+                total_tokens: 13,
+            }),
+            ..ChatCompletion::default()
+        };
+        let [text, end] = whole_completion_events(completion).unwrap();
+        assert_eq!(text, GenerationEvent::Text("Tides follow the moon.".into()));
+        let expected = Usage {
+            finish_reason: FinishReason::Length,
+            prompt_tokens: 9,
+            completion_tokens: 4,
+            mean_logprob: None,
+        };
+        assert_eq!(end, GenerationEvent::Finished(expected));
+        let error = whole_completion_events(ChatCompletion::default()).unwrap_err();
+        assert_eq!(error.label(), "protocol");
     }
 
     #[test]

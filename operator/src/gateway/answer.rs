@@ -24,6 +24,9 @@ pub struct AnswerRequest {
     pub seed: Option<u64>,
     /// The mode asked for: the request's `x-pice-mode` header or the pool's mode.
     pub requested: RoutingMode,
+    /// Whether the client reads the answer as it is written (`stream: true`); a cloud-only
+    /// answer read whole is asked of the cloud whole.
+    pub streamed: bool,
 }
 
 /// How an answer was made; sent as the `pice` field of responses and final chunks.

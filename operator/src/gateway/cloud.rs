@@ -41,6 +41,15 @@ impl CloudClient {
         self.backend.chat(messages, options).await
     }
 
+    /// Asks for the whole completion of `messages` at once; it comes as one text event.
+    pub async fn complete(
+        &self,
+        messages: Vec<ChatMessage>,
+        options: ChatOptions,
+    ) -> Result<GenerationStream, BackendError> {
+        self.backend.complete(messages, options).await
+    }
+
     /// The backend, for expanding a point on the cloud with the same prompt the edge gets.
     pub fn expander(&self) -> &dyn ModelBackend {
         &self.backend

@@ -1,5 +1,6 @@
 //! Cloud-only answers: the conversation goes to the cloud LLM as it is and its text streams
-//! back; the timing feeds the cloud estimates of the `auto` decision.
+//! back (or comes whole, when the client reads it whole); the timing of streamed answers feeds
+//! the cloud estimates of the `auto` decision.
 
 use std::sync::Arc;
 
@@ -23,15 +24,22 @@ pub async fn answer(
     let watch = Stopwatch::start();
     let options =
         ChatOptions { max_tokens: Some(request.max_tokens), seed: request.seed, want_logprobs: false };
-    let stream =
-        gateway.cloud.chat(request.messages.clone(), options).await.map_err(|e| ApiError::from_cloud(&e))?;
-    Ok(Answer { mode: RoutingMode::Cloud, events: relay(Arc::clone(gateway), stream, watch, pice) })
+    let messages = request.messages.clone();
+    let stream = if request.streamed {
+        gateway.cloud.chat(messages, options).await
+    } else {
+        gateway.cloud.complete(messages, options).await
+    };
+    let stream = stream.map_err(|e| ApiError::from_cloud(&e))?;
+    let timed = request.streamed;
+    Ok(Answer { mode: RoutingMode::Cloud, events: relay(Arc::clone(gateway), stream, watch, timed, pice) })
 }
 
 fn relay(
     gateway: Arc<Gateway>,
     mut stream: GenerationStream,
     mut watch: Stopwatch,
+    timed: bool,
     mut pice: PiceInfo,
 ) -> futures::stream::BoxStream<'static, AnswerEvent> {
     async_stream::stream! {
@@ -43,7 +51,7 @@ fn relay(
                 }
                 Ok(GenerationEvent::Finished(finished)) => {
                     let tokens = finished.completion_tokens;
-                    record(&gateway, &watch, tokens);
+                    record(&gateway, timed.then_some(&watch), tokens);
                     pice.cloud_tokens = pice.cloud_tokens.saturating_add(tokens);
                     let usage = usage(finished.prompt_tokens, tokens);
                     let finish_reason = finished.finish_reason.as_str();
@@ -61,9 +69,13 @@ fn relay(
     .boxed()
 }
 
-fn record(gateway: &Gateway, watch: &Stopwatch, tokens: u32) {
+/// Counts the answer's tokens; a streamed answer's timing also feeds the cloud estimates (a
+/// whole one has no time to first token to give).
+fn record(gateway: &Gateway, timing: Option<&Stopwatch>, tokens: u32) {
     gateway.metrics.cloud_tokens.with_label_values(&["answer"]).inc_by(u64::from(tokens));
     let mut estimates = gateway.estimates();
-    estimates.observe(&watch.finish(tokens));
+    if let Some(watch) = timing {
+        estimates.observe(&watch.finish(tokens));
+    }
     estimates.answer_tokens.observe(f64::from(tokens));
 }

@@ -99,7 +99,15 @@ fn answer_request(
         ApiError::invalid_request("The messages must include a user message with text.", Some("messages"))
     })?;
     let conversation = messages.iter().any(|m| m.role == "assistant");
-    Ok(AnswerRequest { messages, question, conversation, max_tokens, seed, requested })
+    Ok(AnswerRequest {
+        messages,
+        question,
+        conversation,
+        max_tokens,
+        seed,
+        requested,
+        streamed: common.stream,
+    })
 }
 
 /// The mode of the request: its `x-pice-mode` header, else the pool's.

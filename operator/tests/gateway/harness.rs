@@ -4,7 +4,7 @@
 //! gateway itself, plus an HTTP client and a server-sent-events reader.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pice_edge_agent::agent::{AgentSettings, Defaults, bind};
@@ -41,6 +41,8 @@ pub fn profile(tpot_ms: f64) -> Profile {
 /// An HTTP server task; aborted on drop.
 pub struct Server {
     pub url: String,
+    /// The `stream` flag of each chat completion a [`fixed_cloud`] was asked for, in order.
+    pub streams: Arc<Mutex<Vec<bool>>>,
     task: JoinHandle<()>,
 }
 
@@ -56,7 +58,7 @@ async fn serve(router: axum::Router) -> Server {
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
-    Server { url, task }
+    Server { url, streams: Arc::default(), task }
 }
 
 /// `pice-sim`'s OpenAI-compatible server with a `tpot_ms` profile: the cloud LLM.
@@ -69,7 +71,10 @@ pub async fn sim_cloud(tpot_ms: f64) -> Server {
 pub async fn fixed_cloud(text: &'static str) -> Server {
     use axum::Json;
     use axum::response::IntoResponse;
+    let streams: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let seen = Arc::clone(&streams);
     let answer = move |Json(request): Json<Value>| async move {
+        seen.lock().unwrap().push(request["stream"] == true);
         let choice = |delta: Value, finish: Value| serde_json::json!({"index": 0, "delta": delta, "finish_reason": finish});
         let usage = serde_json::json!({"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14});
         if request["stream"] == true {
@@ -87,12 +92,14 @@ pub async fn fixed_cloud(text: &'static str) -> Server {
         }
     };
     let models = || async { Json(serde_json::json!({"object": "list", "data": []})) };
-    serve(
+    let mut server = serve(
         axum::Router::new()
             .route("/v1/chat/completions", axum::routing::post(answer))
             .route("/v1/models", axum::routing::get(models)),
     )
-    .await
+    .await;
+    server.streams = streams;
+    server
 }
 
 /// A URL where nothing listens.

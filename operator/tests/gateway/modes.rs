@@ -6,7 +6,7 @@ use futures::StreamExt;
 use pice_operator::api::RoutingMode;
 use serde_json::Value;
 
-use crate::harness::{Edge, Gateway, Setup, chat, events, sample, sim_cloud, streamed_text};
+use crate::harness::{Edge, Gateway, Setup, chat, events, fixed_cloud, sample, sim_cloud, streamed_text};
 
 const LIST_QUESTION: &str = "What are the most effective ways to deal with stress?";
 const CODE_QUESTION: &str = "Implement a binary search algorithm in Python.";
@@ -65,6 +65,28 @@ async fn cloud_mode_answers_whole_and_streamed_with_the_same_text() {
     assert_eq!(chunks.last().unwrap(), &Value::String("[DONE]".into()));
     assert_eq!(streamed_text(&chunks), text);
     assert_eq!(final_pice(&chunks)["mode"], "cloud");
+}
+
+#[tokio::test]
+async fn a_cloud_only_answer_read_whole_is_asked_of_the_cloud_whole() {
+    const PROSE: &str = "Tides follow the moon.";
+    let cloud = fixed_cloud(PROSE).await;
+    let edge = Edge::start(1, 1, 1.0).await;
+    let gateway = Gateway::start(Setup::new(&cloud.url, &[&edge], RoutingMode::Cloud)).await;
+
+    let (_, body) = whole(&gateway, &chat(CODE_QUESTION, false, 1), "cloud").await;
+    assert_eq!(body["choices"][0]["message"]["content"], PROSE);
+    assert_eq!(
+        (body["usage"]["completion_tokens"].as_u64(), body["pice"]["cloud_tokens"].as_u64()),
+        (Some(9), Some(9))
+    );
+    let (_, chunks) = streamed(&gateway, &chat(CODE_QUESTION, true, 1), "cloud").await;
+    assert_eq!(streamed_text(&chunks), PROSE);
+    assert_eq!(
+        *cloud.streams.lock().unwrap(),
+        [false, true],
+        "whole for the whole answer, streamed for the stream"
+    );
 }
 
 #[tokio::test]
