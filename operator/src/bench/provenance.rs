@@ -2,16 +2,31 @@
 
 use std::fmt::Write as _;
 
-/// Writes the provenance lines (Markdown list items) of a result file.
-pub fn write(md: &mut String) -> std::fmt::Result {
-    let command: Vec<String> = std::env::args().collect();
-    writeln!(md, "- Command: `{}`", command.join(" "))?;
-    writeln!(md, "- Git revision: {}", git_revision())?;
-    writeln!(md, "- Machine: {} (load average at the end: {})", machine(), loadavg())?;
-    writeln!(md, "- Date: {}", jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"))
+/// What a result file says about its run. The command and the git revision are read when the
+/// run starts (the tree may change while a long benchmark runs); the load average and the date
+/// when the file is written.
+#[derive(Clone, Debug)]
+pub struct Provenance {
+    command: String,
+    revision: String,
 }
 
-pub fn git_revision() -> String {
+impl Provenance {
+    /// The command line and the checkout as they are now.
+    pub fn at_start() -> Self {
+        Self { command: std::env::args().collect::<Vec<_>>().join(" "), revision: git_revision() }
+    }
+
+    /// Writes the provenance lines (Markdown list items).
+    pub fn write(&self, md: &mut String) -> std::fmt::Result {
+        writeln!(md, "- Command: `{}`", self.command)?;
+        writeln!(md, "- Git revision: {}", self.revision)?;
+        writeln!(md, "- Machine: {} (load average at the end: {})", machine(), loadavg())?;
+        writeln!(md, "- Date: {}", jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"))
+    }
+}
+
+fn git_revision() -> String {
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)
@@ -24,7 +39,7 @@ pub fn git_revision() -> String {
     if dirty { format!("{revision} (with uncommitted changes in the working tree)") } else { revision }
 }
 
-pub fn machine() -> String {
+fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let memory = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
         let kib: f64 =
@@ -34,7 +49,7 @@ pub fn machine() -> String {
     format!("{cores} cores, {} memory", memory.unwrap_or_else(|| "unknown".into()))
 }
 
-pub fn loadavg() -> String {
+fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map_or_else(|_| "unknown".into(), |t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }

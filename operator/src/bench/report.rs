@@ -7,7 +7,7 @@ use std::path::Path;
 use pice_edge_agent::sim::Profile;
 
 use super::cli::B1Args;
-use super::provenance;
+use super::provenance::Provenance;
 use super::stats::Summary;
 use super::sweep::{Series, System};
 
@@ -17,6 +17,7 @@ pub struct Context<'a> {
     pub cloud: &'a Profile,
     pub edge: &'a Profile,
     pub questions: usize,
+    pub provenance: &'a Provenance,
 }
 
 /// Decode tokens per second the profile reaches at its best batch size (prefill not counted).
@@ -90,7 +91,7 @@ pub fn write(context: &Context, series: &[Series], path: &Path) -> anyhow::Resul
 fn preamble(md: &mut String, context: &Context) -> anyhow::Result<()> {
     let args = context.args;
     writeln!(md, "# B1: progressive vs cloud-only vs SoT on emulated hardware\n")?;
-    provenance::write(md)?;
+    context.provenance.write(md)?;
     writeln!(
         md,
         "- Simulated (GPU arithmetic only): cloud `{}` (decode capacity {:.0} tokens/s at batch {}), {} edge devices `{}` ({:.0} tokens/s each at batch {}). Real: every process, socket, gRPC call and the gateway.",

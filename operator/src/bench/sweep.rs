@@ -12,6 +12,7 @@ use super::cli::B1Args;
 use super::link::{self, LinkSetting, Relay};
 use super::load::{self, LoadSpec};
 use super::procs::{self, Process};
+use super::provenance::Provenance;
 use super::stats::{self, Summary};
 use super::{plot, report};
 use crate::api::{RoutingMode, RoutingSpec};
@@ -83,6 +84,7 @@ struct Testbed {
 /// Runs B1 as `args` say and writes its report.
 pub async fn run(args: B1Args) -> anyhow::Result<()> {
     pice_edge_agent::crypto::install_default_provider();
+    let provenance = Provenance::at_start();
     let cloud_profile = profile(&args.cloud_profile)?;
     let edge_profile = profile(&args.edge_profile)?;
     let questions = questions(&args.questions)?;
@@ -119,6 +121,7 @@ pub async fn run(args: B1Args) -> anyhow::Result<()> {
         cloud: &cloud_profile,
         edge: &edge_profile,
         questions: questions.len(),
+        provenance: &provenance,
     };
     report::write(&context, &series, &args.out.join("B1.md"))?;
     plot::latency(&series, &args, &args.out.join("B1-latency.png"))?;

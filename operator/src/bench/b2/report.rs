@@ -10,24 +10,29 @@ use super::plot::{self, Bars};
 use super::run::{Measured, out_path};
 use super::stats::{Row, table};
 use super::system::System;
-use crate::bench::provenance;
+use crate::bench::provenance::Provenance;
 
 const THROUGHPUT_PNG: &str = "B2-throughput.png";
 const LATENCY_PNG: &str = "B2-latency.png";
 
 /// Writes B2.md and the plots under `--out`.
-pub fn write(args: &B2Args, measured: &[Measured]) -> anyhow::Result<()> {
+pub fn write(args: &B2Args, measured: &[Measured], provenance: &Provenance) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let rows: Vec<Row> = measured.iter().flat_map(|m| m.rows.iter().cloned()).collect();
     plots(args, measured)?;
-    let md = markdown(args, measured, &rows).context("formatting B2.md")?;
+    let md = markdown(args, measured, &rows, provenance).context("formatting B2.md")?;
     let path = out_path(args, "B2.md");
     std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("b2: wrote {}", path.display());
     Ok(())
 }
 
-fn markdown(args: &B2Args, measured: &[Measured], rows: &[Row]) -> Result<String, std::fmt::Error> {
+fn markdown(
+    args: &B2Args,
+    measured: &[Measured],
+    rows: &[Row],
+    provenance: &Provenance,
+) -> Result<String, std::fmt::Error> {
     let mut md = String::from("# B2 — gateway overhead against the routers people use\n\n");
     writeln!(
         md,
@@ -64,7 +69,7 @@ fn markdown(args: &B2Args, measured: &[Measured], rows: &[Row]) -> Result<String
         "\nThe load generator, the backend and the system under test share the machine's cores, so \
          a system's requests/s is also bounded by what the client and the backend use.\n\n## Provenance\n"
     )?;
-    provenance::write(&mut md)?;
+    provenance.write(&mut md)?;
     Ok(md)
 }
 

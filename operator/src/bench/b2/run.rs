@@ -12,6 +12,7 @@ use super::start::{self, Started};
 use super::stats::{Row, Run};
 use super::system::{self, Setup, System};
 use super::{backend, report, rss};
+use crate::bench::provenance::Provenance;
 use crate::local::process::Child;
 
 /// A system whose saturation rate is under this multiple of the fixed rate is flagged: its
@@ -32,6 +33,7 @@ pub async fn run(args: B2Args) -> anyhow::Result<()> {
         return backend::serve(addr, args.answer_tokens).await;
     }
     pice_edge_agent::crypto::install_default_provider();
+    let provenance = Provenance::at_start();
     anyhow::ensure!(
         args.rate > 0.0 && args.repeats > 0 && args.clients > 0,
         "--rate, --repeats and --clients must be positive"
@@ -54,7 +56,7 @@ pub async fn run(args: B2Args) -> anyhow::Result<()> {
         measured.push(result);
     }
     backend.stop().await;
-    report::write(&args, &measured)
+    report::write(&args, &measured, &provenance)
 }
 
 async fn start_backend(args: &B2Args, dir: &Path) -> anyhow::Result<Child> {
