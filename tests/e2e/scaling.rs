@@ -102,9 +102,18 @@ async fn replicas_follow_the_queue_that_real_agents_report_and_hold_when_it_is_u
         edge::wait_replicas(&ns, DEPLOYMENT, 4, Duration::from_secs(20)).await;
         eprintln!("queue spike to patched Deployment: {:?} (sync period 1 s)", spike.elapsed());
         assert!(spike.elapsed() < Duration::from_secs(6), "scaled up within a few sync periods");
-        let events =
-            kubectl::ok(&["get", "events", "-n", &ns.name, "--field-selector", "reason=Scaled"], None).await;
-        // The load's connections may open across two syncs (1 → 3 → 4 on a busy machine).
+        // The load's connections may open across two syncs (1 → 3 → 4 on a busy machine), and
+        // the event is recorded just after the patch the wait above saw.
+        let mut events = String::new();
+        for _ in 0..20 {
+            events =
+                kubectl::ok(&["get", "events", "-n", &ns.name, "--field-selector", "reason=Scaled"], None)
+                    .await;
+            if events.contains(" → 4 replicas") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         assert!(events.contains(" → 4 replicas"), "a Scaled event with the numbers:\n{events}");
 
         load.stop();
