@@ -10,12 +10,13 @@ use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use pice_edge_agent::openai_wire::{
     ChatCompletion, ChatCompletionChunk, ChatMessage, Choice, ChunkChoice, Delta, TextChoice, TextCompletion,
     Usage,
 };
 use serde::Serialize;
+use tokio::time::Instant;
 
 use super::answer::{Answer, AnswerEnd, AnswerEvent, PiceInfo};
 use super::error::ApiError;
@@ -73,19 +74,20 @@ pub async fn whole(answer: Answer, flavor: Flavor, meta: Meta) -> Response {
 /// every 15 s of silence keeps idle connections open.
 pub fn streamed(answer: Answer, flavor: Flavor, meta: Meta, include_usage: bool) -> Response {
     let mode = answer.mode.as_str();
-    let mut events = answer.events;
+    let events = answer.events;
     let chunks = async_stream::stream! {
         if flavor == Flavor::Chat {
             yield chunk(flavor, &meta, ChunkContent::Role, None, None);
         }
-        loop {
-            let Ok(next) = tokio::time::timeout(KEEP_ALIVE, events.next()).await else {
-                yield Bytes::from_static(b":\n\n");
-                continue;
-            };
+        let heard = with_silences(events, KEEP_ALIVE);
+        futures::pin_mut!(heard);
+        while let Some(next) = heard.next().await {
             match next {
-                Some(AnswerEvent::Text(text)) => yield chunk(flavor, &meta, ChunkContent::Text(text), None, None),
-                Some(AnswerEvent::End(end)) => {
+                Heard::Silence => yield Bytes::from_static(b":\n\n"),
+                Heard::Item(AnswerEvent::Text(text)) => {
+                    yield chunk(flavor, &meta, ChunkContent::Text(text), None, None);
+                }
+                Heard::Item(AnswerEvent::End(end)) => {
                     yield chunk(flavor, &meta, ChunkContent::None, Some(end.finish_reason), Some(&end.pice));
                     if include_usage {
                         yield usage_chunk(flavor, &meta, end.usage);
@@ -93,11 +95,10 @@ pub fn streamed(answer: Answer, flavor: Flavor, meta: Meta, include_usage: bool)
                     yield Bytes::from_static(b"data: [DONE]\n\n");
                     return;
                 }
-                Some(AnswerEvent::Failed(error)) => {
+                Heard::Item(AnswerEvent::Failed(error)) => {
                     yield event(&error.body());
                     return;
                 }
-                None => return,
             }
         }
     };
@@ -105,6 +106,49 @@ pub fn streamed(answer: Answer, flavor: Flavor, meta: Meta, include_usage: bool)
         chunks.ready_chunks(READY_CHUNKS).map(|ready| Ok::<_, Infallible>(Bytes::from(ready.concat())));
     let headers = [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
     with_mode((headers, Body::from_stream(frames)).into_response(), mode)
+}
+
+/// What a stream brought next: an item, or a silence of the whole period.
+#[derive(Debug, PartialEq)]
+enum Heard<T> {
+    Item(T),
+    Silence,
+}
+
+/// `items` with a [`Heard::Silence`] after every `period` in which none came. One timer serves
+/// the whole stream and is moved on only when it fires before its period is up, so a stream of
+/// many quick items does not arm and cancel a timer per item.
+fn with_silences<S>(mut items: S, period: Duration) -> impl Stream<Item = Heard<S::Item>>
+where
+    S: Stream + Unpin,
+{
+    async_stream::stream! {
+        let timer = tokio::time::sleep(period);
+        tokio::pin!(timer);
+        let mut last = Instant::now();
+        loop {
+            tokio::select! {
+                biased;
+                next = items.next() => match next {
+                    Some(item) => {
+                        last = Instant::now();
+                        yield Heard::Item(item);
+                    }
+                    None => return,
+                },
+                () = &mut timer => {
+                    let due = last + period;
+                    if Instant::now() >= due {
+                        yield Heard::Silence;
+                        last = Instant::now();
+                        timer.as_mut().reset(last + period);
+                    } else {
+                        timer.as_mut().reset(due);
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn with_mode(mut response: Response, mode: &'static str) -> Response {
@@ -220,5 +264,40 @@ fn text_object(meta: &Meta) -> TextCompletion {
         created: meta.created,
         model: meta.model.clone(),
         ..TextCompletion::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+
+    use super::{Heard, with_silences};
+
+    /// Items that arrive at the given seconds after the start (time is paused and advanced by
+    /// Tokio, so the test takes no real time).
+    fn arriving_at(seconds: &'static [u64]) -> impl futures::Stream<Item = u64> + Unpin {
+        Box::pin(async_stream::stream! {
+            let start = tokio::time::Instant::now();
+            for &at in seconds {
+                tokio::time::sleep_until(start + Duration::from_secs(at)).await;
+                yield at;
+            }
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silence_is_heard_after_each_whole_period_without_an_item() {
+        let heard: Vec<_> = with_silences(arriving_at(&[1, 40]), Duration::from_secs(15)).collect().await;
+        let expected = vec![Heard::Item(1), Heard::Silence, Heard::Silence, Heard::Item(40)];
+        assert_eq!(heard, expected);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn items_closer_than_the_period_are_never_interrupted_by_a_silence() {
+        let heard: Vec<_> =
+            with_silences(arriving_at(&[10, 20, 30, 44]), Duration::from_secs(15)).collect().await;
+        assert_eq!(heard, vec![Heard::Item(10), Heard::Item(20), Heard::Item(30), Heard::Item(44)]);
     }
 }
