@@ -50,6 +50,7 @@ async fn expand_streams_text_that_expands_the_point_and_ends_with_usage() {
     assert_eq!((report.model.as_str(), report.ready), ("test-model-simulated", true));
     let metrics = agent.metrics().await;
     assert_eq!(metric(&metrics, "pice_edge_tokens_total"), Some(texts.len() as f64));
+    assert_eq!(metric(&metrics, "pice_edge_prompt_tokens_total"), Some(f64::from(done.prompt_tokens)));
     assert_eq!(metric(&metrics, "pice_edge_expansion_seconds_count"), Some(1.0));
     agent.shutdown().await;
 }
@@ -205,6 +206,7 @@ async fn metrics_carry_every_agent_series_labelled_only_by_model() {
         "pice_edge_running",
         "pice_edge_rejected_total",
         "pice_edge_tokens_total",
+        "pice_edge_prompt_tokens_total",
         "pice_edge_expansion_seconds_bucket",
         "pice_edge_backend_errors_total",
         "pice_edge_cancelled_total",

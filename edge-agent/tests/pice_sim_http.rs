@@ -133,6 +133,9 @@ async fn pice_sim_labels_everything_it_returns_as_simulated() {
     assert_eq!(metrics.headers()["x-pice-simulated"], "true");
     let metrics = metrics.text().await.unwrap();
     assert!(metrics.contains("pice_sim_generated_tokens_total{model=\"smollm-simulated\"}"), "{metrics}");
+    let prefilled =
+        format!("pice_sim_prefilled_tokens_total{{model=\"smollm-simulated\"}} {}", usage.prompt_tokens);
+    assert!(metrics.contains(&prefilled), "{metrics}");
     let bad = http.post(format!("{}/chat/completions", sim.base_url)).body("{").send().await.unwrap();
     assert_eq!(bad.status(), 400);
     let error: serde_json::Value = bad.json().await.unwrap();

@@ -82,6 +82,7 @@ pub fn run(context: Arc<ExpansionContext>, expansion: Expansion) -> ChunkStream 
                 }
                 Ok(GenerationEvent::Finished(usage)) => {
                     context.count_tokens(usage.completion_tokens.saturating_sub(streamed));
+                    context.metrics.prompt_tokens.inc_by(u64::from(usage.prompt_tokens));
                     outcome.finished(received);
                     yield Ok(ExpandChunk { text: String::new(), done: Some(done(usage)) });
                     return;

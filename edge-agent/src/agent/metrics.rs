@@ -16,6 +16,7 @@ pub struct AgentMetrics {
     pub running: IntGauge,
     pub rejected: IntCounter,
     pub tokens: IntCounter,
+    pub prompt_tokens: IntCounter,
     pub expansion_seconds: Histogram,
     pub backend_errors: IntCounter,
     pub cancelled: IntCounter,
@@ -37,6 +38,10 @@ impl AgentMetrics {
                 "Expansions refused with RESOURCE_EXHAUSTED because slots and queue were full.",
             ))?,
             tokens: IntCounter::with_opts(opts("pice_edge_tokens_total", "Tokens generated for callers."))?,
+            prompt_tokens: IntCounter::with_opts(opts(
+                "pice_edge_prompt_tokens_total",
+                "Prompt tokens of finished expansions, as the backend reported them (its prefill work).",
+            ))?,
             expansion_seconds: Histogram::with_opts(
                 HistogramOpts::new(
                     "pice_edge_expansion_seconds",
@@ -67,6 +72,7 @@ impl AgentMetrics {
         registry.register(Box::new(self.running.clone()))?;
         registry.register(Box::new(self.rejected.clone()))?;
         registry.register(Box::new(self.tokens.clone()))?;
+        registry.register(Box::new(self.prompt_tokens.clone()))?;
         registry.register(Box::new(self.expansion_seconds.clone()))?;
         registry.register(Box::new(self.backend_errors.clone()))?;
         registry.register(Box::new(self.cancelled.clone()))?;

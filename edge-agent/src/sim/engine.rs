@@ -35,6 +35,7 @@ pub struct EngineStats {
     waiting: AtomicUsize,
     running: AtomicUsize,
     tokens: AtomicU64,
+    prefilled: AtomicU64,
     completed: AtomicU64,
     cancelled: AtomicU64,
 }
@@ -45,6 +46,8 @@ pub struct EngineSnapshot {
     pub waiting: usize,
     pub running: usize,
     pub tokens_total: u64,
+    /// Prompt tokens prefilled (of sequences admitted to the batch).
+    pub prefilled_total: u64,
     pub completed_total: u64,
     pub cancelled_total: u64,
 }
@@ -55,6 +58,7 @@ impl EngineStats {
             waiting: self.waiting.load(Ordering::Relaxed),
             running: self.running.load(Ordering::Relaxed),
             tokens_total: self.tokens.load(Ordering::Relaxed),
+            prefilled_total: self.prefilled.load(Ordering::Relaxed),
             completed_total: self.completed.load(Ordering::Relaxed),
             cancelled_total: self.cancelled.load(Ordering::Relaxed),
         }
@@ -157,6 +161,7 @@ fn admit(
         }
     }
     stats.running.store(running.len(), Ordering::Relaxed);
+    stats.prefilled.fetch_add(prefill_tokens, Ordering::Relaxed);
     prefill_tokens
 }
 
@@ -238,6 +243,7 @@ mod tests {
         }
         let stats = engine.stats();
         assert_eq!((stats.completed_total, stats.tokens_total, stats.running), (3, 12, 0));
+        assert_eq!(stats.prefilled_total, 30, "each admitted prompt is prefilled once");
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ pub struct EngineCollector {
     waiting: IntGauge,
     running: IntGauge,
     tokens: IntCounter,
+    prefilled: IntCounter,
     completed: IntCounter,
     cancelled: IntCounter,
     /// Serialises scrapes, so counters advance by exact deltas.
@@ -37,6 +38,10 @@ impl EngineCollector {
                 "pice_sim_generated_tokens_total",
                 "Simulated tokens generated.",
             ))?,
+            prefilled: IntCounter::with_opts(opts(
+                "pice_sim_prefilled_tokens_total",
+                "Simulated prompt tokens prefilled.",
+            ))?,
             completed: IntCounter::with_opts(opts(
                 "pice_sim_requests_completed_total",
                 "Simulated requests that generated all their tokens.",
@@ -55,12 +60,13 @@ impl EngineCollector {
         self.waiting.set(i64::try_from(snapshot.waiting).unwrap_or(i64::MAX));
         self.running.set(i64::try_from(snapshot.running).unwrap_or(i64::MAX));
         advance(&self.tokens, snapshot.tokens_total);
+        advance(&self.prefilled, snapshot.prefilled_total);
         advance(&self.completed, snapshot.completed_total);
         advance(&self.cancelled, snapshot.cancelled_total);
     }
 
-    fn parts(&self) -> [&dyn Collector; 5] {
-        [&self.waiting, &self.running, &self.tokens, &self.completed, &self.cancelled]
+    fn parts(&self) -> [&dyn Collector; 6] {
+        [&self.waiting, &self.running, &self.tokens, &self.prefilled, &self.completed, &self.cancelled]
     }
 }
 

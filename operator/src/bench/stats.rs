@@ -26,8 +26,23 @@ pub struct Summary {
     pub reasons: BTreeMap<String, f64>,
     /// Tokens the cloud server generated (its own counter) per completed request.
     pub cloud_tokens: f64,
+    /// Prompt tokens the cloud server prefilled (its own counter) per completed request.
+    pub cloud_prefill: f64,
     /// Tokens the edge generated per completed request.
     pub edge_tokens: f64,
+    /// Prompt tokens of finished edge expansions (the agents' counters) per completed request.
+    pub edge_prefill: f64,
+}
+
+/// What the servers counted over one level, as totals.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ServerWork {
+    /// Tokens the cloud server generated.
+    pub cloud_tokens: f64,
+    /// Prompt tokens the cloud server prefilled.
+    pub cloud_prefill: f64,
+    /// Prompt tokens of the expansions the edge agents finished.
+    pub edge_prefill: f64,
 }
 
 /// The `q` quantile (0–1, nearest rank) of `values`; NaN when empty.
@@ -41,9 +56,8 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// Summarises `outcomes` of a level; `cloud_tokens` is the cloud server's generated-token count
-/// over the level.
-pub fn summarize(outcomes: &[Outcome], cloud_tokens: f64) -> Summary {
+/// Summarises `outcomes` of a level and what the servers did during it.
+pub fn summarize(outcomes: &[Outcome], work: ServerWork) -> Summary {
     let done: Vec<&Outcome> = outcomes.iter().filter(|o| o.latency.is_some()).collect();
     let latencies: Vec<f64> = outcomes.iter().map(|o| o.latency.unwrap_or(f64::INFINITY)).collect();
     let ttfts: Vec<f64> = outcomes.iter().map(|o| o.ttft.unwrap_or(f64::INFINITY)).collect();
@@ -59,8 +73,10 @@ pub fn summarize(outcomes: &[Outcome], cloud_tokens: f64) -> Summary {
         answer_tokens: per_done(done.iter().map(|o| o.completion_tokens as f64).sum()),
         progressive_share: per_done(progressive as f64),
         reasons: reason_shares(&done),
-        cloud_tokens: per_done(cloud_tokens),
+        cloud_tokens: per_done(work.cloud_tokens),
+        cloud_prefill: per_done(work.cloud_prefill),
         edge_tokens: per_done(done.iter().map(|o| o.edge_tokens as f64).sum()),
+        edge_prefill: per_done(work.edge_prefill),
     }
 }
 
@@ -100,7 +116,9 @@ pub fn median(runs: &[Summary]) -> Summary {
         progressive_share: m(|s| s.progressive_share),
         reasons: median_shares(runs),
         cloud_tokens: m(|s| s.cloud_tokens),
+        cloud_prefill: m(|s| s.cloud_prefill),
         edge_tokens: m(|s| s.edge_tokens),
+        edge_prefill: m(|s| s.edge_prefill),
     }
 }
 
@@ -143,11 +161,12 @@ mod tests {
     fn unfinished_requests_push_the_tail_up_and_count_for_nothing_else() {
         let mut outcomes = vec![done(1.0, "progressive"), done(2.0, "cloud"), done(3.0, "progressive")];
         outcomes.push(Outcome::default());
-        let summary = summarize(&outcomes, 600.0);
+        let work = ServerWork { cloud_tokens: 600.0, cloud_prefill: 90.0, edge_prefill: 1500.0 };
+        let summary = summarize(&outcomes, work);
         assert_eq!((summary.sent, summary.completed), (4, 3));
         assert_eq!((summary.throughput, summary.edge_tokens), (1.0, 40.0));
         assert_eq!(summary.p90, f64::INFINITY);
-        assert_eq!(summary.cloud_tokens, 200.0);
+        assert_eq!((summary.cloud_tokens, summary.cloud_prefill, summary.edge_prefill), (200.0, 30.0, 500.0));
         assert!((summary.progressive_share - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(summary.reasons.len(), 2);
         assert!((summary.reasons["cloud/requested"] - 1.0 / 3.0).abs() < 1e-9);
@@ -158,8 +177,8 @@ mod tests {
         // Sent every 0.5 s, each taking 10 s: five completions over 2 s, 2 per second.
         let outcomes: Vec<Outcome> =
             (0..5).map(|i| Outcome { sent_at: f64::from(i) * 0.5, ..done(10.0, "cloud") }).collect();
-        assert!((summarize(&outcomes, 0.0).throughput - 2.0).abs() < 1e-9);
-        assert_eq!(summarize(&outcomes[..1], 0.0).throughput, 0.0);
+        assert!((summarize(&outcomes, ServerWork::default()).throughput - 2.0).abs() < 1e-9);
+        assert_eq!(summarize(&outcomes[..1], ServerWork::default()).throughput, 0.0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::link::{self, LinkSetting, Relay};
 use super::load::{self, LoadSpec};
 use super::procs::{self, Process};
 use super::provenance::Provenance;
-use super::stats::{self, Summary};
+use super::stats::{self, ServerWork, Summary};
 use super::{plot, report};
 use crate::api::{RoutingMode, RoutingSpec};
 use crate::gateway::classify_eval;
@@ -77,6 +77,8 @@ impl Series {
 struct Testbed {
     cloud_url: String,
     edges: Vec<SocketAddr>,
+    /// Metrics URLs of the edge agents, in the order of `edges`.
+    edge_metrics: Vec<String>,
     sot_agents: Vec<SocketAddr>,
     _processes: Vec<Process>,
 }
@@ -152,6 +154,7 @@ async fn testbed(args: &B1Args, edge: &Profile) -> anyhow::Result<Testbed> {
     let cloud_url = format!("http://{cloud_addr}");
     let mut processes = vec![cloud];
     let mut edges = Vec::new();
+    let mut edge_metrics = Vec::new();
     for index in 0..args.edges {
         let backend = vec![
             "--backend=sim".to_owned(),
@@ -160,9 +163,10 @@ async fn testbed(args: &B1Args, edge: &Profile) -> anyhow::Result<Testbed> {
             format!("--slots={}", edge.max_batch),
             "--queue=16".to_owned(),
         ];
-        let (process, addr) = agent(bin, backend).await?;
+        let (process, addr, metrics) = agent(bin, backend).await?;
         processes.push(process);
         edges.push(addr);
+        edge_metrics.push(format!("http://{metrics}"));
     }
     let mut sot_agents = Vec::new();
     for _ in 0..2 {
@@ -175,21 +179,22 @@ async fn testbed(args: &B1Args, edge: &Profile) -> anyhow::Result<Testbed> {
             "--slots=256".to_owned(),
             "--queue=2048".to_owned(),
         ];
-        let (process, addr) = agent(bin, backend).await?;
+        let (process, addr, _) = agent(bin, backend).await?;
         processes.push(process);
         sot_agents.push(addr);
     }
-    Ok(Testbed { cloud_url, edges, sot_agents, _processes: processes })
+    Ok(Testbed { cloud_url, edges, edge_metrics, sot_agents, _processes: processes })
 }
 
-async fn agent(bin: &Path, mut args: Vec<String>) -> anyhow::Result<(Process, SocketAddr)> {
+/// An edge agent process: its gRPC address and its metrics address.
+async fn agent(bin: &Path, mut args: Vec<String>) -> anyhow::Result<(Process, SocketAddr, SocketAddr)> {
     let (addr, metrics) = (procs::free_addr()?, procs::free_addr()?);
     args.extend([
         format!("--listen={addr}"),
         format!("--metrics-listen={metrics}"),
         "--readiness-interval-ms=500".into(),
     ]);
-    Ok((procs::spawn_at(bin, "pice-edge-agent", &args, addr).await?, addr))
+    Ok((procs::spawn_at(bin, "pice-edge-agent", &args, addr).await?, addr, metrics))
 }
 
 /// A gateway whose edge endpoints are `targets`, reached over `link` when given.
@@ -300,27 +305,46 @@ async fn level(
     questions: &[String],
 ) -> anyhow::Result<Summary> {
     wait_cloud_idle(client, &bed.cloud_url).await?;
-    let before = cloud_metric(client, &bed.cloud_url, "pice_sim_generated_tokens_total").await?;
+    let before = server_work(client, bed).await?;
     let outcomes = load::run(client, spec, questions).await;
     wait_cloud_idle(client, &bed.cloud_url).await?;
-    let after = cloud_metric(client, &bed.cloud_url, "pice_sim_generated_tokens_total").await?;
-    Ok(stats::summarize(&outcomes, after - before))
+    let after = server_work(client, bed).await?;
+    let work = ServerWork {
+        cloud_tokens: after.cloud_tokens - before.cloud_tokens,
+        cloud_prefill: after.cloud_prefill - before.cloud_prefill,
+        edge_prefill: after.edge_prefill - before.edge_prefill,
+    };
+    Ok(stats::summarize(&outcomes, work))
 }
 
-async fn cloud_metric(client: &reqwest::Client, url: &str, name: &str) -> anyhow::Result<f64> {
+/// The servers' counters now: the cloud simulator's and the sum of the edge agents'.
+async fn server_work(client: &reqwest::Client, bed: &Testbed) -> anyhow::Result<ServerWork> {
+    let mut edge_prefill = 0.0;
+    for url in &bed.edge_metrics {
+        edge_prefill += metric(client, url, "pice_edge_prompt_tokens_total").await?;
+    }
+    Ok(ServerWork {
+        cloud_tokens: metric(client, &bed.cloud_url, "pice_sim_generated_tokens_total").await?,
+        cloud_prefill: metric(client, &bed.cloud_url, "pice_sim_prefilled_tokens_total").await?,
+        edge_prefill,
+    })
+}
+
+/// The value of the metric `name` at `url`/metrics.
+async fn metric(client: &reqwest::Client, url: &str, name: &str) -> anyhow::Result<f64> {
     let text = client.get(format!("{url}/metrics")).send().await?.text().await?;
     text.lines()
         .filter(|line| line.starts_with(name) && line[name.len()..].starts_with(['{', ' ']))
         .find_map(|line| line.rsplit(' ').next()?.parse().ok())
-        .with_context(|| format!("{name} missing from the cloud simulator's metrics"))
+        .with_context(|| format!("{name} missing from the metrics at {url}"))
 }
 
 /// Waits (up to a minute) until the cloud server has nothing running or queued, so one level's
 /// leftovers do not load the next.
 async fn wait_cloud_idle(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     for _ in 0..600 {
-        let busy = cloud_metric(client, url, "pice_sim_requests_running").await?
-            + cloud_metric(client, url, "pice_sim_requests_waiting").await?;
+        let busy = metric(client, url, "pice_sim_requests_running").await?
+            + metric(client, url, "pice_sim_requests_waiting").await?;
         if busy == 0.0 {
             return Ok(());
         }
