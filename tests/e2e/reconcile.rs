@@ -69,15 +69,14 @@ async fn a_valid_pool_gets_its_children_and_the_scheduler_binds_pods_to_their_ti
                 Some("pice-operator")
             );
         }
-        let headless = ns.api::<Service>().get(STORE_EAST).await.unwrap_or_else(|e| panic!("{e}"));
+        let headless = pools::object::<Service>(&ns, STORE_EAST).await;
         assert_eq!(headless.spec.and_then(|s| s.cluster_ip).as_deref(), Some("None"));
-        let mut pdbs = pools::labelled::<PodDisruptionBudget>(&ns, "assistant").await;
-        pdbs.sort();
-        assert_eq!(pdbs, [CLOUD, GATEWAY, STORE_EAST], "budgets only where replicas > 1");
-        assert_eq!(pools::labelled::<ServiceAccount>(&ns, "assistant").await, [GATEWAY]);
-        assert_eq!(pools::labelled::<Role>(&ns, "assistant").await, [GATEWAY]);
-        assert_eq!(pools::labelled::<RoleBinding>(&ns, "assistant").await, [GATEWAY]);
-        let config = ns.api::<ConfigMap>().get(GATEWAY).await.unwrap_or_else(|e| panic!("{e}"));
+        // Budgets only where replicas > 1 (factory-west runs one).
+        pools::wait_labelled::<PodDisruptionBudget>(&ns, "assistant", &[CLOUD, GATEWAY, STORE_EAST]).await;
+        pools::wait_labelled::<ServiceAccount>(&ns, "assistant", &[GATEWAY]).await;
+        pools::wait_labelled::<Role>(&ns, "assistant", &[GATEWAY]).await;
+        pools::wait_labelled::<RoleBinding>(&ns, "assistant", &[GATEWAY]).await;
+        let config = pools::object::<ConfigMap>(&ns, GATEWAY).await;
         let text = config.data.unwrap_or_default().remove("gateway.json").unwrap_or_default();
         let config: GatewayConfig = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
         assert_eq!(config.cloud.url, format!("http://assistant-cloud.{}.svc:8000", ns.name));

@@ -43,9 +43,20 @@ pub fn condition<'a>(
 
 /// Waits for the Deployment `name` and returns it.
 pub async fn deployment(ns: &TestNamespace, name: &str) -> Deployment {
-    let api = ns.api::<Deployment>();
-    poll::until(&format!("Deployment {name}"), Duration::from_secs(60), || async { api.get(name).await.ok() })
-        .await
+    object::<Deployment>(ns, name).await
+}
+
+/// Waits (up to 60 s) for the object `name` of kind `K` and returns it.
+pub async fn object<K>(ns: &TestNamespace, name: &str) -> K
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = ns.api::<K>();
+    let what = format!("{} {name}", K::kind(&()));
+    poll::until(&what, Duration::from_secs(60), || async { api.get(name).await.ok() }).await
 }
 
 /// Names of the objects of kind `K` labelled with pool `pool`.
@@ -71,4 +82,25 @@ pub async fn apply_spec(ns: &TestNamespace, name: &str, spec: &Value) {
         .patch(name, &PatchParams::apply("e2e-user").force(), &Patch::Apply(&body))
         .await
         .unwrap_or_else(|e| panic!("applying spec of {name}: {e}"));
+}
+
+/// Waits (up to 30 s) until the objects of kind `K` labelled with pool `pool` are exactly
+/// `names` (in any order): the operator applies a pool's children one after another, so a list
+/// read right after one child appeared may not hold the others yet.
+pub async fn wait_labelled<K>(ns: &TestNamespace, pool: &str, names: &[&str])
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let mut want: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
+    want.sort();
+    let what = format!("{} labelled with pool {pool} to be exactly {want:?}", K::kind(&()));
+    poll::until(&what, Duration::from_secs(30), || async {
+        let mut seen = labelled::<K>(ns, pool).await;
+        seen.sort();
+        (seen == want).then_some(())
+    })
+    .await;
 }
