@@ -10,6 +10,23 @@ use serde_json::Value;
 use crate::namespace::TestNamespace;
 use crate::{kubectl, poll};
 
+/// A namespaced Kubernetes kind these helpers can get and list.
+pub trait Namespaced:
+    kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Namespaced for K where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
 /// Applies a pool (JSON) with `kubectl apply`, as a user would.
 pub async fn apply(ns: &TestNamespace, pool: &Value) {
     kubectl::ok(&["apply", "-n", &ns.name, "-f", "-"], Some(&pool.to_string())).await;
@@ -49,10 +66,7 @@ pub async fn deployment(ns: &TestNamespace, name: &str) -> Deployment {
 /// Waits (up to 60 s) for the object `name` of kind `K` and returns it.
 pub async fn object<K>(ns: &TestNamespace, name: &str) -> K
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: Namespaced,
 {
     let api = ns.api::<K>();
     let what = format!("{} {name}", K::kind(&()));
@@ -62,10 +76,7 @@ where
 /// Names of the objects of kind `K` labelled with pool `pool`.
 pub async fn labelled<K>(ns: &TestNamespace, pool: &str) -> Vec<String>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: Namespaced,
 {
     let params = ListParams::default().labels(&format!("pice.dev/pool={pool}"));
     let list = ns.api::<K>().list_metadata(&params).await.unwrap_or_else(|e| panic!("listing: {e}"));
@@ -89,10 +100,7 @@ pub async fn apply_spec(ns: &TestNamespace, name: &str, spec: &Value) {
 /// read right after one child appeared may not hold the others yet.
 pub async fn wait_labelled<K>(ns: &TestNamespace, pool: &str, names: &[&str])
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: Namespaced,
 {
     let mut want: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
     want.sort();
