@@ -48,6 +48,8 @@ pub struct Context {
     pub client: Client,
     /// Records events on pools.
     pub recorder: Recorder,
+    /// Who records them.
+    reporter: Reporter,
     /// Operator metrics.
     pub metrics: Metrics,
     /// Controller settings.
@@ -69,7 +71,8 @@ impl Context {
     pub fn new(client: Client, metrics: Metrics, settings: Settings, identity: &str) -> Self {
         let reporter = Reporter { controller: MANAGED_BY.into(), instance: Some(identity.into()) };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            reporter,
             client,
             metrics,
             settings,
@@ -79,6 +82,14 @@ impl Context {
             wake_counts: WakeCounts::default(),
             started: Instant::now(),
         }
+    }
+
+    /// A recorder for an event whose note is news every time (a scaling, with its own numbers).
+    /// The shared [`Self::recorder`] folds events of the same type, reason and action on one
+    /// object within six minutes into the series of the first and keeps the first one's note,
+    /// so a second scaling would show the numbers of the first.
+    pub fn recorder_for_news(&self) -> Recorder {
+        Recorder::new(self.client.clone(), self.reporter.clone())
     }
 
     /// Seconds since the controller started (monotonic).

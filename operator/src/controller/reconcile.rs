@@ -122,7 +122,7 @@ async fn record_scaling(pool: &InferencePool, ctx: &Context, plans: &[ModelPlan]
             action: "Scale".into(),
             secondary: None,
         };
-        if let Err(error) = ctx.recorder.publish(&event, &pool.object_ref(&())).await {
+        if let Err(error) = ctx.recorder_for_news().publish(&event, &pool.object_ref(&())).await {
             tracing::warn!(%error, pool = %name, "failed to record event");
         }
     }
