@@ -2,6 +2,9 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
+# Every binary's package: the operator, the gateway, the dev CLI, the edge agent, the simulator.
+BIN_PACKAGES := -p pice-operator -p pice-gateway -p pice -p pice-edge-agent -p pice-sim
+
 # State dir of the local control plane started by `make cluster-up`.
 PICE_CLUSTER_DIR ?= /tmp/pice-cluster
 
@@ -40,7 +43,7 @@ llama: ## Edge agent with the llama.cpp backend: clippy, then its tests on SmolL
 	cargo clippy -p pice-edge-agent --features llama --all-targets --locked -- -D warnings
 	model=$$(tests/llama/fetch-model.sh) && PICE_MODEL_PATH=$$model cargo test -p pice-edge-agent --features llama --locked
 	# The real-text path through the gateway: the llama agent built above expands a sketch.
-	model=$$(tests/llama/fetch-model.sh) && PICE_MODEL_PATH=$$model cargo test -p pice-operator --locked --test gateway real_text -- --ignored
+	model=$$(tests/llama/fetch-model.sh) && PICE_MODEL_PATH=$$model cargo test -p pice-gateway --locked --test gateway real_text -- --ignored
 
 .PHONY: sdk
 sdk: ## The gateway through the official OpenAI Python SDK (venv in .venv) against real sim, edge agent and gateway processes
@@ -48,7 +51,7 @@ sdk: ## The gateway through the official OpenAI Python SDK (venv in .venv) again
 
 .PHONY: e2e
 e2e: ## E2e tests against a local control plane started for the run and torn down after it
-	cargo build -p pice-operator -p pice-edge-agent --bins --locked
+	cargo build $(BIN_PACKAGES) --bins --locked
 	tests/cluster/with-cluster.sh cargo test -p pice-tests --locked --no-fail-fast
 
 .PHONY: crds
@@ -62,16 +65,16 @@ demo: ## Run the operator on a local control plane with the example pool, show t
 
 .PHONY: bench-scaling
 bench-scaling: ## Benchmark: queue spike to patched Deployment (sync 1 s and 5 s), writes docs/benchmarks/
-	cargo build -p pice-operator -p pice-edge-agent --bins --locked
+	cargo build $(BIN_PACKAGES) --bins --locked
 	tests/cluster/with-cluster.sh cargo test -p pice-tests --locked --test bench_scaling -- --ignored --nocapture
 
 .PHONY: bench-b1
 bench-b1: ## Benchmark B1: cloud-only vs SoT vs PICE progressive/auto on simulated hardware under Poisson load, writes docs/benchmarks/B1.md and plots
-	cargo build --release -p pice-operator -p pice-edge-agent --bins --locked
+	cargo build --release $(BIN_PACKAGES) --bins --locked
 	target/release/pice bench b1 $(B1_ARGS)
 
 .PHONY: bench-b2
 bench-b2: ## Benchmark B2: PICE gateway vs vllm-router, sglang-router, Envoy, LiteLLM in cloud pass-through (routers into ~/.cache/pice/b2), writes docs/benchmarks/B2.md and plots
-	cargo build --release -p pice-operator --bins --locked
+	cargo build --release -p pice -p pice-gateway --bins --locked
 	deploy/bench/install-routers.sh
 	target/release/pice bench b2 $(B2_ARGS)

@@ -25,6 +25,6 @@ if ((${#missing[@]})); then
 else
   echo "==> checking that ${bins[*]} are up to date (cargo build)"
 fi
-cargo build --locked -q -p pice-operator -p pice-edge-agent "${bins[@]/#/--bin=}"
+cargo build --locked -q "${bins[@]/#/--package=}"
 
 exec target/debug/pice local -f deploy/examples/local-sim.yaml --demo "$@"

@@ -10,7 +10,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::ResourceExt;
 use kube::api::ListParams;
-use pice_operator::api::InferencePool;
+use pice_api::InferencePool;
 use pice_tests::namespace::TestNamespace;
 use pice_tests::operator::OperatorProcess;
 use pice_tests::{example_pool, kubectl, poll, pools};

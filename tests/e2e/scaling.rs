@@ -57,7 +57,7 @@ async fn replicas_are_capped_by_node_capacity_and_follow_a_joining_node() {
 
         nodes.add("4", "8Gi").await;
         edge::wait_replicas(&ns, DEPLOYMENT, 6, Duration::from_secs(30)).await;
-        let api = ns.api::<pice_operator::api::InferencePool>();
+        let api = ns.api::<pice_api::InferencePool>();
         poll::until("status to show 3 nodes and 6 desired replicas", Duration::from_secs(30), || async {
             let status = api.get("scaled").await.ok()?.status?;
             let edge = status.edge_pools.first()?;

@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
-cargo build --locked -p pice-edge-agent -p pice-operator --bins
+cargo build --locked -p pice-sim -p pice-edge-agent -p pice-gateway --bins
 venv="$(tests/sdk/setup.sh | tail -n 1)"
 export PICE_BIN_DIR="${PICE_BIN_DIR:-$root/target/debug}"
 cd tests/sdk

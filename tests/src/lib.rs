@@ -44,6 +44,6 @@ pub async fn client() -> kube::Client {
             "KUBECONFIG is not set: run the e2e tests with `make e2e`, which starts a local control plane"
         );
     }
-    pice_edge_agent::crypto::install_default_provider();
+    pice_wire::crypto::install_default_provider();
     kube::Client::try_default().await.unwrap_or_else(|e| panic!("connecting to the cluster: {e}"))
 }

@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use pice_edge_agent::proto::ExpandRequest;
-use pice_edge_agent::proto::edge_agent_client::EdgeAgentClient;
+use pice_wire::proto::ExpandRequest;
+use pice_wire::proto::edge_agent_client::EdgeAgentClient;
 use tokio::task::JoinHandle;
 
 /// Tasks that each run a loop until stopped.

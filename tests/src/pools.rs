@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{ListParams, Patch, PatchParams};
-use pice_operator::api::InferencePool;
+use pice_api::InferencePool;
 use serde_json::Value;
 
 use crate::namespace::TestNamespace;

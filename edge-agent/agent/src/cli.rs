@@ -1,0 +1,273 @@
+//! `pice-edge-agent`'s command line and its `run`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::builder::PossibleValuesParser;
+use clap::{Parser, ValueEnum};
+use prometheus::Registry;
+use tracing::info;
+
+use super::server::{AgentSettings, bind};
+use super::service::Defaults;
+use super::tls::TlsFiles;
+use crate::Error;
+#[cfg(feature = "llama")]
+use crate::llama::{LlamaBackend, LlamaSettings};
+use pice_sim::backend::SimBackend;
+use pice_sim::profiles;
+use pice_wire::generation::ModelBackend;
+use pice_wire::openai_client::OpenAiBackend;
+use pice_wire::shutdown;
+use pice_wire::telemetry::{self, LogFormat};
+
+/// Which model server the agent fronts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// An OpenAI-compatible server at --backend-url (vLLM, llama.cpp, Ollama, TGI, pice-sim).
+    Openai,
+    /// The in-process simulator (no model; answers are labelled simulated).
+    Sim,
+    /// llama.cpp in-process with the GGUF file at --model-path (a build with `--features llama`).
+    Llama,
+}
+
+/// The PICE edge agent: expands sketch points with the local model over gRPC.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "pice-edge-agent", version, about)]
+pub struct Args {
+    /// gRPC address (EdgeAgent and grpc.health.v1.Health).
+    #[arg(long, env = "PICE_EDGE_LISTEN", default_value = "0.0.0.0:50051")]
+    pub listen: SocketAddr,
+    /// Address of the HTTP server for /metrics and /healthz.
+    #[arg(long, env = "PICE_EDGE_METRICS_LISTEN", default_value = "0.0.0.0:9464")]
+    pub metrics_listen: SocketAddr,
+    /// Model backend.
+    #[arg(long, env = "PICE_EDGE_BACKEND", value_enum, default_value_t = BackendKind::Openai)]
+    pub backend: BackendKind,
+    /// API root of the OpenAI-compatible model server (openai backend).
+    #[arg(long, env = "PICE_EDGE_BACKEND_URL", default_value = "http://127.0.0.1:8080/v1")]
+    pub backend_url: String,
+    /// Model name sent to the server and reported in Load and metrics; required with the
+    /// openai backend, the profile's model by default with the sim backend.
+    #[arg(long, env = "PICE_EDGE_MODEL")]
+    pub model: Option<String>,
+    /// GGUF model file of the llama backend.
+    #[arg(long, env = "PICE_MODEL_PATH")]
+    pub model_path: Option<PathBuf>,
+    /// CPU threads of each llama generation; by default the cores shared out among --slots (at
+    /// least 1): llama.cpp's threads spin-wait, so more threads than cores slow every generation.
+    #[arg(long, env = "PICE_EDGE_LLAMA_THREADS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub llama_threads: Option<u32>,
+    /// Hardware profile of the sim backend.
+    #[arg(long, env = "PICE_EDGE_SIM_PROFILE", default_value = profiles::DEFAULT_PROFILE,
+          value_parser = PossibleValuesParser::new(profiles::NAMES))]
+    pub sim_profile: String,
+    /// Text seed of the sim backend.
+    #[arg(long, env = "PICE_EDGE_SEED", default_value_t = 0)]
+    pub seed: u64,
+    /// Expansions generated at once (match the model server's parallel sequences).
+    #[arg(long, env = "PICE_EDGE_SLOTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub slots: u32,
+    /// Expansions that may wait for a slot; beyond, requests get RESOURCE_EXHAUSTED at once.
+    #[arg(long, env = "PICE_EDGE_QUEUE", default_value_t = 8)]
+    pub queue: u32,
+    /// Token budget of requests that set none.
+    #[arg(long, env = "PICE_EDGE_DEFAULT_MAX_TOKENS", default_value_t = 160, value_parser = clap::value_parser!(u32).range(1..))]
+    pub default_max_tokens: u32,
+    /// Deadline of requests that set none, in milliseconds.
+    #[arg(long, env = "PICE_EDGE_DEFAULT_DEADLINE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub default_deadline_ms: u64,
+    /// How often to re-check that the model server answers, in milliseconds.
+    #[arg(long, env = "PICE_EDGE_READINESS_INTERVAL_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub readiness_interval_ms: u64,
+    /// Server certificate (PEM) for TLS on the gRPC port.
+    #[arg(long, env = "PICE_EDGE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "PICE_EDGE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) that client certificates must be signed by: turns on mutual TLS.
+    #[arg(long, env = "PICE_EDGE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long, env = "PICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Args {
+    pub fn settings(&self) -> AgentSettings {
+        let tls = self.tls_cert.clone().zip(self.tls_key.clone()).map(|(cert, key)| TlsFiles {
+            cert,
+            key,
+            client_ca: self.tls_client_ca.clone(),
+        });
+        AgentSettings {
+            listen: self.listen,
+            metrics_listen: self.metrics_listen,
+            slots: self.slots as usize,
+            queue: self.queue as usize,
+            defaults: Defaults {
+                max_tokens: self.default_max_tokens,
+                deadline: Duration::from_millis(self.default_deadline_ms),
+            },
+            tls,
+            readiness_interval: Duration::from_millis(self.readiness_interval_ms),
+        }
+    }
+
+    /// Builds the backend; the sim backend starts its engine on the current runtime.
+    pub fn backend(&self) -> Result<Arc<dyn ModelBackend>, Error> {
+        match self.backend {
+            BackendKind::Openai => {
+                let model = self.model.clone().ok_or_else(|| {
+                    Error::Config("--model (PICE_EDGE_MODEL) is required with --backend openai".to_owned())
+                })?;
+                Ok(Arc::new(OpenAiBackend::new(&self.backend_url, model)?))
+            }
+            BackendKind::Sim => {
+                let profile = profiles::named(&self.sim_profile)
+                    .ok_or_else(|| Error::Config(format!("unknown profile {:?}", self.sim_profile)))?;
+                Ok(Arc::new(SimBackend::start(profile, self.seed, self.model.clone())))
+            }
+            BackendKind::Llama => self.llama_backend(),
+        }
+    }
+
+    /// Loads the GGUF model (blocks while llama.cpp reads it).
+    #[cfg(feature = "llama")]
+    fn llama_backend(&self) -> Result<Arc<dyn ModelBackend>, Error> {
+        let model_path = self.model_path.clone().ok_or_else(|| {
+            Error::Config("--model-path (PICE_MODEL_PATH) is required with --backend llama".to_owned())
+        })?;
+        let threads = self.llama_threads.unwrap_or_else(|| threads_per_slot(self.slots));
+        let settings = LlamaSettings { model_path, model_name: self.model.clone(), threads: Some(threads) };
+        Ok(Arc::new(LlamaBackend::load(&settings)?))
+    }
+
+    #[cfg(not(feature = "llama"))]
+    fn llama_backend(&self) -> Result<Arc<dyn ModelBackend>, Error> {
+        Err(Error::Config(
+            "this pice-edge-agent was built without the llama backend; build it with \
+             `cargo build -p pice-edge-agent --features llama`"
+                .to_owned(),
+        ))
+    }
+}
+
+/// The cores of this machine shared out among `slots` generations, at least one each.
+#[cfg(feature = "llama")]
+fn threads_per_slot(slots: u32) -> u32 {
+    let cores =
+        std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+    (cores / slots.max(1)).max(1)
+}
+
+/// Runs the agent until SIGTERM or Ctrl-C.
+pub async fn run(args: Args) -> Result<(), Error> {
+    telemetry::init(args.log_format);
+    let backend = args.backend()?;
+    let model = backend.model().to_owned();
+    let agent = bind(args.settings(), backend, Registry::new()).await?;
+    info!(
+        grpc = %agent.grpc_addr()?,
+        metrics = %agent.metrics_addr()?,
+        %model,
+        backend = ?args.backend,
+        slots = args.slots,
+        queue = args.queue,
+        tls = args.tls_cert.is_some(),
+        mtls = args.tls_client_ca.is_some(),
+        "edge agent serving"
+    );
+    agent.serve(shutdown::signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn arguments_are_well_formed() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_describe_a_sidecar_in_front_of_an_openai_server() {
+        let args = Args::try_parse_from(["pice-edge-agent", "--model", "qwen"]).unwrap();
+        let settings = args.settings();
+        assert_eq!((settings.slots, settings.queue, settings.tls), (4, 8, None));
+        assert_eq!(settings.defaults.deadline, Duration::from_secs(30));
+        assert_eq!(args.backend, BackendKind::Openai);
+    }
+
+    #[test]
+    fn the_openai_backend_needs_a_model_name() {
+        let args = Args::try_parse_from(["pice-edge-agent"]).unwrap();
+        let error = args.backend().err().unwrap();
+        assert!(error.to_string().contains("--model"));
+    }
+
+    #[test]
+    fn a_client_ca_without_a_server_certificate_is_refused() {
+        assert!(Args::try_parse_from(["pice-edge-agent", "--tls-client-ca", "ca.pem"]).is_err());
+        assert!(Args::try_parse_from(["pice-edge-agent", "--tls-cert", "c.pem"]).is_err());
+        let args = Args::try_parse_from([
+            "pice-edge-agent",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-client-ca",
+            "ca.pem",
+        ])
+        .unwrap();
+        assert_eq!(args.settings().tls.unwrap().client_ca, Some(PathBuf::from("ca.pem")));
+    }
+
+    #[cfg(not(feature = "llama"))]
+    #[test]
+    fn the_llama_backend_in_a_build_without_it_says_how_to_build_it() {
+        let args = Args::try_parse_from(["pice-edge-agent", "--backend", "llama"]).unwrap();
+        let error = args.backend().err().unwrap();
+        assert!(error.to_string().contains("--features llama"), "{error}");
+    }
+
+    #[cfg(feature = "llama")]
+    #[test]
+    fn the_llama_backend_needs_a_model_file_that_exists() {
+        // PICE_MODEL_PATH may be set (`make llama` sets it), so clear what it filled in.
+        let mut args = Args::try_parse_from(["pice-edge-agent", "--backend", "llama"]).unwrap();
+        args.model_path = None;
+        assert!(args.backend().err().unwrap().to_string().contains("--model-path"));
+        let args = Args::try_parse_from([
+            "pice-edge-agent",
+            "--backend",
+            "llama",
+            "--model-path",
+            "/nonexistent.gguf",
+        ])
+        .unwrap();
+        let error = args.backend().err().unwrap();
+        assert!(error.to_string().contains("/nonexistent.gguf does not exist"), "{error}");
+    }
+
+    #[cfg(feature = "llama")]
+    #[test]
+    fn llama_generations_share_the_cores_out_among_the_slots() {
+        let cores = u32::try_from(std::thread::available_parallelism().unwrap().get()).unwrap();
+        assert_eq!(threads_per_slot(1), cores);
+        assert_eq!(threads_per_slot(cores), 1);
+        assert_eq!(threads_per_slot(cores * 4), 1);
+    }
+
+    #[test]
+    fn zero_slots_are_refused() {
+        assert!(Args::try_parse_from(["pice-edge-agent", "--slots", "0"]).is_err());
+    }
+}

@@ -1,0 +1,58 @@
+//! The edge tier: per edge pool and model, a Deployment (model server plus `pice-edge-agent`
+//! sidecar) on the pool's nodes and a headless Service through which the gateway finds agents.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Container;
+
+use pice_api::{EdgeModel, InferencePool};
+
+use super::{AGENT_GRPC_PORT, AGENT_METRICS_PORT};
+use super::{Children, EdgeReplicas, Identity, Images, names, pod, workload};
+
+/// Adds one Deployment and headless Service per edge pool and model.
+pub fn build(
+    pool: &InferencePool,
+    base: &Identity,
+    images: &Images,
+    replicas: &EdgeReplicas,
+    children: &mut Children,
+) {
+    for edge_pool in &pool.spec.edge.pools {
+        for model in &edge_pool.models {
+            let id = Identity {
+                name: names::edge(&base.name, &edge_pool.name, &model.name),
+                labels: names::edge_labels(&base.name, &edge_pool.name, &model.name),
+                ..base.clone()
+            };
+            let count = replicas.get(&id.name).copied().unwrap_or(edge_pool.replicas.min);
+            let containers = vec![model_server(model), agent(model, &images.edge_agent)];
+            let mut pod_spec = pod::placed_pod(containers, &edge_pool.node_selector, &edge_pool.tolerations);
+            pod_spec.topology_spread_constraints = Some(pod::spread_over_nodes(&id.labels));
+            children.add_workload(&id, workload::deployment(&id, count, pod_spec, BTreeMap::new()));
+            let ports = [("grpc", AGENT_GRPC_PORT), ("metrics", AGENT_METRICS_PORT)];
+            children.services.push(workload::service(&id, &ports, "ClusterIP", true));
+        }
+    }
+}
+
+fn model_server(model: &EdgeModel) -> Container {
+    let mut container = pod::container("model", &model.image, model.args.clone(), ("http", model.port));
+    container.resources = model.resources.clone();
+    container
+}
+
+fn agent(model: &EdgeModel, image: &str) -> Container {
+    let args = vec![
+        "--backend=openai".into(),
+        format!("--backend-url=http://127.0.0.1:{}", model.port),
+        format!("--model={}", model.name),
+        format!("--slots={}", model.slots),
+        format!("--listen=0.0.0.0:{AGENT_GRPC_PORT}"),
+        format!("--metrics-listen=0.0.0.0:{AGENT_METRICS_PORT}"),
+    ];
+    let mut container = pod::container("edge-agent", image, args, ("grpc", AGENT_GRPC_PORT));
+    container.ports.get_or_insert_with(Vec::new).push(pod::tcp_port("metrics", AGENT_METRICS_PORT));
+    container.readiness_probe = Some(pod::http_probe("/readyz", "metrics"));
+    container
+}

@@ -1,0 +1,99 @@
+//! An answer in the making, whichever mode writes it: the request both modes serve, the events
+//! they produce (text in final order, then one end or failure) and the `pice` summary that
+//! tells the client how the answer was made.
+
+use futures::stream::BoxStream;
+use pice_wire::openai_wire::{ChatMessage, Usage};
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::mode::Decision;
+use pice_api::RoutingMode;
+
+/// What the gateway answers, after validation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnswerRequest {
+    /// The conversation, forwarded as is to the cloud in cloud-only mode.
+    pub messages: Vec<ChatMessage>,
+    /// The last user message: what the classifier reads and the sketch answers.
+    pub question: String,
+    /// Whether the messages continue a conversation (an assistant turn is present).
+    pub conversation: bool,
+    /// Token budget of the whole answer (defaulted and capped).
+    pub max_tokens: u32,
+    pub seed: Option<u64>,
+    /// The mode asked for: the request's `x-pice-mode` header or the pool's mode.
+    pub requested: RoutingMode,
+    /// Whether the client reads the answer as it is written (`stream: true`); a cloud-only
+    /// answer read whole is asked of the cloud whole.
+    pub streamed: bool,
+}
+
+/// How an answer was made; sent as the `pice` field of responses and final chunks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PiceInfo {
+    /// The mode that ran: `cloud` or `progressive`.
+    pub mode: &'static str,
+    /// The mode asked for: `auto`, `cloud` or `progressive`.
+    pub requested: &'static str,
+    /// Why the mode was chosen (see [`super::mode::Reason`]).
+    pub reason: &'static str,
+    /// Points in the sketch (0 in cloud-only mode).
+    pub points: usize,
+    /// Fallback steps taken (failed edge attempts, an empty sketch, ...).
+    pub fallbacks: u32,
+    /// Whether some point could only be given as its sketch line.
+    pub degraded: bool,
+    /// Tokens the cloud generated for this answer (sketch included).
+    pub cloud_tokens: u32,
+    /// Tokens the edge generated (every ensemble candidate included).
+    pub edge_tokens: u32,
+}
+
+impl PiceInfo {
+    /// The summary of an answer made as `decision` says, before anything was generated.
+    pub fn new(decision: Decision, requested: RoutingMode) -> Self {
+        Self {
+            mode: decision.mode.as_str(),
+            requested: requested.as_str(),
+            reason: decision.reason.as_str(),
+            points: 0,
+            fallbacks: 0,
+            degraded: false,
+            cloud_tokens: 0,
+            edge_tokens: 0,
+        }
+    }
+}
+
+/// How an answer ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnswerEnd {
+    /// OpenAI's `finish_reason`: `stop` or `length`.
+    pub finish_reason: &'static str,
+    pub usage: Usage,
+    pub pice: PiceInfo,
+}
+
+/// One step of an answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnswerEvent {
+    /// Text to append to the answer.
+    Text(String),
+    /// The answer is complete.
+    End(AnswerEnd),
+    /// The answer broke off (the cloud failed mid-stream).
+    Failed(ApiError),
+}
+
+/// An answer whose first step succeeded: the mode that runs and its events.
+pub struct Answer {
+    /// `Cloud` or `Progressive`.
+    pub mode: RoutingMode,
+    pub events: BoxStream<'static, AnswerEvent>,
+}
+
+/// OpenAI usage from token counts.
+pub fn usage(prompt_tokens: u32, completion_tokens: u32) -> Usage {
+    Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens.saturating_add(completion_tokens) }
+}

@@ -1,0 +1,42 @@
+//! The progressive gateway (`pice-gateway`): an OpenAI-compatible API that answers each request
+//! on the cloud LLM alone or progressively — the cloud writes a sketch of numbered points, edge
+//! agents expand the points in parallel, and the answer streams back in point order
+//! (`docs/design.md` describes the algorithm).
+//!
+//! A request goes: [`handlers`] → [`request`] (validation) → [`pipeline`] ([`suitability`] and
+//! [`mode`] decide) → [`cloud_only`] or [`progressive`] ([`sketch`] parser, [`scheduler`],
+//! one [`fallback`] chain per [`point`] made of [`attempt`]s, [`ensemble`] selection, [`resume`]
+//! after a mid-stream failure, [`merge`] in point order) → [`render`] (whole or streamed).
+//! Around it: the configuration ([`pice_api::gateway_config`], the contract with the operator), [`cli`], [`server`], [`state`],
+//! [`estimates`], [`replicas`] and [`discovery`] of the edge agents, [`edge_tls`], [`cloud`],
+//! [`auth`], [`error`], [`metrics`], and [`classify_eval`] for measuring the classifier.
+
+pub mod answer;
+pub mod attempt;
+pub mod auth;
+pub mod classify_eval;
+pub mod cli;
+pub mod cloud;
+pub mod cloud_only;
+pub mod discovery;
+pub mod edge_tls;
+pub mod ensemble;
+pub mod error;
+pub mod estimates;
+pub mod fallback;
+pub mod handlers;
+pub mod merge;
+pub mod metrics;
+pub mod mode;
+pub mod pipeline;
+pub mod point;
+pub mod progressive;
+pub mod render;
+pub mod replicas;
+pub mod request;
+pub mod resume;
+pub mod scheduler;
+pub mod server;
+pub mod sketch;
+pub mod state;
+pub mod suitability;

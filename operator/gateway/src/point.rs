@@ -1,0 +1,122 @@
+//! One point of a progressive answer: what all points of an answer share (question, sketch,
+//! budget, seed), what a point sends the merger, how it was written in the end, and the
+//! fixed vocabularies of the fallback and expansion metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pice_wire::proto::ExpandRequest;
+use tokio::time::Instant;
+
+use super::state::Gateway;
+
+/// Why a fallback step was taken; the `reason` label of `pice_gateway_fallbacks_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// The replica's queue was full.
+    EdgeFull,
+    /// The replica failed or went away.
+    EdgeError,
+    /// The replica missed the point's deadline.
+    EdgeDeadline,
+    /// No usable replica was left to try.
+    NoEdge,
+    /// The cloud could not expand the point.
+    CloudError,
+    /// The cloud missed the point's deadline.
+    CloudDeadline,
+    /// The sketch had no usable point; the cloud answered alone.
+    EmptySketch,
+}
+
+impl FallbackReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EdgeFull => "edge_full",
+            Self::EdgeError => "edge_error",
+            Self::EdgeDeadline => "edge_deadline",
+            Self::NoEdge => "no_edge",
+            Self::CloudError => "cloud_error",
+            Self::CloudDeadline => "cloud_deadline",
+            Self::EmptySketch => "empty_sketch",
+        }
+    }
+}
+
+/// Who wrote a point in the end; the `source` label of the expansion metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Edge,
+    Cloud,
+    /// Nobody: the sketch line stands in for the expansion.
+    Sketch,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Edge => "edge",
+            Self::Cloud => "cloud",
+            Self::Sketch => "sketch",
+        }
+    }
+}
+
+/// What a point sends the merger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PointEvent {
+    Text(String),
+    Done(PointOutcome),
+}
+
+/// How a point was written and what it cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PointOutcome {
+    pub source: Source,
+    pub fallbacks: u32,
+    /// Tokens of the text kept.
+    pub completion_tokens: u32,
+    pub edge_tokens: u32,
+    pub cloud_tokens: u32,
+}
+
+/// What every point of one answer shares.
+pub struct Expansions {
+    pub gateway: Arc<Gateway>,
+    pub request_id: String,
+    pub question: String,
+    pub sketch: Vec<String>,
+    /// Token budget of each point.
+    pub max_tokens: u32,
+    /// Seed of the answer; each point and candidate derives its own from it.
+    pub seed: u64,
+}
+
+impl Expansions {
+    /// The seed of one candidate of one point: the same on every retry of it.
+    pub fn seed(&self, point: usize, candidate: usize) -> u64 {
+        let salt = (point as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.seed.wrapping_add(salt).wrapping_add(candidate as u64)
+    }
+
+    /// The `Expand` request of one candidate of one point.
+    pub fn message(&self, point: usize, candidate: usize, want_logprobs: bool) -> ExpandRequest {
+        let routing = &self.gateway.config.routing;
+        ExpandRequest {
+            request_id: format!("{}-{point}-{candidate}", self.request_id),
+            question: self.question.clone(),
+            sketch: self.sketch.clone(),
+            point_index: u32::try_from(point).unwrap_or(u32::MAX),
+            max_tokens: self.max_tokens,
+            deadline_ms: u32::try_from(routing.expansion.deadline_ms).unwrap_or(0),
+            want_logprobs,
+            seed: Some(self.seed(point, candidate)),
+        }
+    }
+
+    /// When an attempt starting now must be finished.
+    pub fn deadline(&self) -> Instant {
+        let millis = u64::try_from(self.gateway.config.routing.expansion.deadline_ms).unwrap_or(0).max(1);
+        Instant::now() + Duration::from_millis(millis)
+    }
+}

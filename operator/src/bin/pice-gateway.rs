@@ -1,9 +1,0 @@
-//! `pice-gateway` binary: parses arguments and runs.
-
-use clap::Parser;
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    pice_operator::gateway::cli::main(pice_operator::gateway::cli::Args::parse()).await?;
-    Ok(())
-}
