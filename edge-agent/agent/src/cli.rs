@@ -12,7 +12,6 @@ use tracing::info;
 
 use super::server::{AgentSettings, bind};
 use super::service::Defaults;
-use super::tls::TlsFiles;
 use crate::Error;
 #[cfg(feature = "llama")]
 use crate::llama::{LlamaBackend, LlamaSettings};
@@ -21,7 +20,8 @@ use pice_sim::profiles;
 use pice_wire::generation::ModelBackend;
 use pice_wire::openai_client::OpenAiBackend;
 use pice_wire::shutdown;
-use pice_wire::telemetry::{self, LogFormat};
+use pice_wire::telemetry::LogArgs;
+use pice_wire::tls::ServerTlsFiles;
 
 /// Which model server the agent fronts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -92,14 +92,13 @@ pub struct Args {
     /// CA (PEM) that client certificates must be signed by: turns on mutual TLS.
     #[arg(long, env = "PICE_EDGE_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
-    /// Log line format.
-    #[arg(long, env = "PICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl Args {
     pub fn settings(&self) -> AgentSettings {
-        let tls = self.tls_cert.clone().zip(self.tls_key.clone()).map(|(cert, key)| TlsFiles {
+        let tls = self.tls_cert.clone().zip(self.tls_key.clone()).map(|(cert, key)| ServerTlsFiles {
             cert,
             key,
             client_ca: self.tls_client_ca.clone(),
@@ -167,7 +166,7 @@ fn threads_per_slot(slots: u32) -> u32 {
 
 /// Runs the agent until SIGTERM or Ctrl-C.
 pub async fn run(args: Args) -> Result<(), Error> {
-    telemetry::init(args.log_format);
+    args.log.init();
     let backend = args.backend()?;
     let model = backend.model().to_owned();
     let agent = bind(args.settings(), backend, Registry::new()).await?;

@@ -2,7 +2,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use pice_wire::generation::BackendError;
 
@@ -10,8 +9,8 @@ use pice_wire::generation::BackendError;
 pub enum Error {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
-    #[error("cannot read {path}: {source}")]
-    ReadFile { path: PathBuf, source: io::Error },
+    #[error("invalid TLS configuration: {0}")]
+    TlsFile(#[from] pice_wire::tls::TlsFileError),
     #[error("invalid TLS configuration: {0}")]
     Tls(tonic::transport::Error),
     #[error("gRPC server failed: {0}")]

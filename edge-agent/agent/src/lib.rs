@@ -16,7 +16,6 @@ mod rate;
 mod readiness;
 pub mod server;
 pub mod service;
-pub mod tls;
 
 pub use error::Error;
 pub use readiness::SERVICE_NAME;

@@ -25,10 +25,10 @@ use super::metrics::AgentMetrics;
 use super::rate::TokenRate;
 use super::readiness::Readiness;
 use super::service::{Defaults, EdgeAgentService};
-use super::tls::TlsFiles;
 use crate::Error;
 use pice_wire::generation::ModelBackend;
 use pice_wire::proto::edge_agent_server::EdgeAgentServer;
+use pice_wire::tls::ServerTlsFiles;
 
 /// How to run an agent.
 #[derive(Clone, Debug)]
@@ -40,7 +40,7 @@ pub struct AgentSettings {
     /// Expansions that may wait for a slot.
     pub queue: usize,
     pub defaults: Defaults,
-    pub tls: Option<TlsFiles>,
+    pub tls: Option<ServerTlsFiles>,
     /// How often the backend's readiness is re-checked.
     pub readiness_interval: Duration,
 }
@@ -64,7 +64,7 @@ pub async fn bind(
     backend: Arc<dyn ModelBackend>,
     registry: Registry,
 ) -> Result<BoundAgent, Error> {
-    let tls = settings.tls.as_ref().map(TlsFiles::server_config).transpose()?;
+    let tls = settings.tls.as_ref().map(ServerTlsFiles::server_config).transpose()?;
     let metrics = AgentMetrics::register(&registry, backend.model())?;
     let admission = Arc::new(Admission::new(
         settings.slots,

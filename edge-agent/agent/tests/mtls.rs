@@ -6,9 +6,9 @@ mod common;
 use std::path::Path;
 
 use common::{TestAgent, settings, sim_backend};
-use pice_edge_agent::tls::TlsFiles;
 use pice_wire::proto::LoadRequest;
 use pice_wire::proto::edge_agent_client::EdgeAgentClient;
+use pice_wire::tls::ServerTlsFiles;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
@@ -53,7 +53,7 @@ fn write(dir: &Path, name: &str, contents: &str) -> std::path::PathBuf {
 async fn start_mtls_agent(dir: &Path, ca: &Authority) -> TestAgent {
     let server = ca.sign(&["localhost", "127.0.0.1"]);
     let mut settings = settings(1, 1);
-    settings.tls = Some(TlsFiles {
+    settings.tls = Some(ServerTlsFiles {
         cert: write(dir, "server.pem", &server.cert),
         key: write(dir, "server.key", &server.key),
         client_ca: Some(write(dir, "ca.pem", &ca.pem.cert)),

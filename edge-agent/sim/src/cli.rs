@@ -13,7 +13,7 @@ use super::server::{SimState, router};
 use super::{Simulator, profiles};
 use crate::Error;
 use pice_wire::shutdown;
-use pice_wire::telemetry::{self, LogFormat};
+use pice_wire::telemetry::LogArgs;
 
 /// An OpenAI-compatible server that emulates an LLM server's timing; its answers are simulated.
 #[derive(Clone, Debug, Parser)]
@@ -33,14 +33,13 @@ pub struct SimArgs {
     /// Model name to serve (reported with a `-simulated` suffix); default: the profile's model.
     #[arg(long, env = "PICE_SIM_MODEL")]
     pub model: Option<String>,
-    /// Log line format.
-    #[arg(long, env = "PICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Runs the simulator until SIGTERM or Ctrl-C.
 pub async fn run(args: SimArgs) -> Result<(), Error> {
-    telemetry::init(args.log_format);
+    args.log.init();
     let profile = profiles::named(&args.profile)
         .ok_or_else(|| Error::Config(format!("unknown profile {:?}", args.profile)))?;
     let model = args.model.clone().unwrap_or_else(|| profile.model.clone());

@@ -83,7 +83,7 @@ fn edge_qwen_jetson_orin() -> Profile {
             // to 11 ms. Between 1 and 8 the table is linear.
             (8, 18.8),
         ]),
-        // ARCHITECTURE.md's example edge pool runs `llama-server --parallel 4`.
+        // The example edge pool (deploy/examples/assistant.yaml) runs `llama-server --parallel 4`.
         max_batch: 4,
     }
 }
@@ -97,8 +97,8 @@ fn edge_smollm_cpu() -> Profile {
         // runs several times faster than decode on CPUs; 4-5x the decode rate -> 800 tok/s.
         prefill_tokens_per_second: 800.0,
         tpot: points(&[
-            // Measured on this project's 2-core build machines (TESTING.md, "Real models on
-            // CPU"): about 170-190 tok/s for this model and quantisation -> 5.6 ms.
+            // Measured on this project's 2-core build machines (docs/testing.md, tier 4):
+            // about 170-190 tok/s for this model and quantisation -> 5.6 ms.
             (1, 5.6),
             // Estimate: with 2 cores a 135M model's decode is close to compute-bound, so a step
             // for 4 sequences costs ~2.1x a single one.

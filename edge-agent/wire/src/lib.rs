@@ -8,6 +8,7 @@
 //! - [`openai_client`]: the streaming client of any OpenAI-compatible server (one backend of
 //!   the agent, and the gateway's cloud client), with its SSE decoder;
 //! - [`prompt`]: the sketch and expansion prompts;
+//! - [`tls`]: TLS and mutual TLS of the gateway–agent link;
 //! - [`telemetry`], [`shutdown`], [`crypto`], [`probes`]: logging, signals, the TLS provider and
 //!   the `/healthz`, `/readyz` and `/metrics` endpoints of every binary.
 
@@ -21,6 +22,7 @@ pub mod prompt;
 pub mod shutdown;
 mod sse;
 pub mod telemetry;
+pub mod tls;
 
 /// The generated `pice.edge.v1` protocol: messages, the server trait and the client.
 pub mod proto {

@@ -26,7 +26,7 @@ pub fn expansion_messages(question: &str, sketch: &[String], point_index: usize)
 }
 
 /// The messages asking a model for a sketch: at most `max_points` numbered points of about
-/// `words_per_point` words, each self-sufficient (PROGRESSIVE.md, step 3).
+/// `words_per_point` words, each self-sufficient (docs/design.md, step 3).
 pub fn sketch_messages(question: &str, max_points: u32, words_per_point: u32) -> Vec<ChatMessage> {
     let system = format!(
         "Write a short outline of the answer as a numbered list of at most {max_points} points, \

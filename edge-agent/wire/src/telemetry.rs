@@ -1,4 +1,5 @@
-//! Logging set-up: one `init` for both binaries, text or JSON lines on stderr.
+//! Logging set-up for every binary: one `--log-format` flag and one `init`, text or JSON lines
+//! on stderr.
 
 use std::io::IsTerminal;
 
@@ -9,6 +10,21 @@ use tracing_subscriber::EnvFilter;
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// The logging flag every binary flattens into its arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::Args)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, env = "PICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl LogArgs {
+    /// Installs the global subscriber in the chosen format (see [`init`]).
+    pub fn init(self) {
+        init(self.log_format);
+    }
 }
 
 /// Installs the global subscriber; the level comes from `RUST_LOG` (default `info`, and `warn`

@@ -1,5 +1,5 @@
 //! Routing of requests through the progressive gateway: mode, sketch, expansion, ensemble and
-//! fallback settings (PROGRESSIVE.md describes the algorithm they tune).
+//! fallback settings (`docs/design.md` describes the algorithm they tune).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

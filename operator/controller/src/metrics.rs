@@ -1,8 +1,6 @@
 //! Prometheus metrics of the operator, registered in a registry passed in (never the global one).
 
-use prometheus::{
-    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// The operator's metrics.
 #[derive(Clone)]
@@ -12,7 +10,7 @@ pub struct Metrics {
     /// Reconcile errors by category.
     pub reconcile_errors: IntCounterVec,
     /// Reconcile duration.
-    pub reconcile_duration: HistogramVec,
+    pub reconcile_duration: Histogram,
     /// Desired replicas per pool, tier, edge pool and model.
     pub desired_replicas: IntGaugeVec,
     /// Ready replicas per pool, tier, edge pool and model.
@@ -43,13 +41,12 @@ impl Metrics {
                 Opts::new("pice_operator_reconcile_errors_total", "Failed reconciliations by error category"),
                 &["category"],
             )?,
-            reconcile_duration: HistogramVec::new(
+            reconcile_duration: Histogram::with_opts(
                 HistogramOpts::new(
                     "pice_operator_reconcile_duration_seconds",
                     "Duration of one reconciliation",
                 )
                 .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
-                &[],
             )?,
             desired_replicas: IntGaugeVec::new(
                 Opts::new("pice_operator_desired_replicas", "Replicas the operator asks for"),

@@ -16,7 +16,7 @@ use crate::controller::{self, Context, Settings};
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use pice_wire::probes::{self, Readiness};
-use pice_wire::telemetry::{self, LogFormat};
+use pice_wire::telemetry::LogArgs;
 
 /// The PICE operator: reconciles `InferencePool` resources (pice.dev/v1alpha1).
 #[derive(Parser, Debug)]
@@ -75,9 +75,8 @@ pub struct OperatorArgs {
     /// Relative change of the per-replica queue the autoscaler ignores (0.1 = 10 %).
     #[arg(long, env = "PICE_SCALE_TOLERANCE", default_value_t = 0.1, value_parser = tolerance)]
     pub scale_tolerance: f64,
-    /// Log format.
-    #[arg(long, env = "PICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Runs the command.
@@ -93,7 +92,7 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
 
 /// Runs the operator until SIGTERM or Ctrl-C; returns an error if it loses the lease.
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
-    telemetry::init(args.log_format);
+    args.log.init();
     pice_wire::crypto::install_default_provider();
     let registry = Registry::new();
     let metrics = Metrics::register(&registry)?;

@@ -11,11 +11,11 @@ use tracing::info;
 
 use super::auth::ApiKeys;
 use super::classify_eval;
-use super::edge_tls::EdgeTlsFiles;
 use super::server::{self, Discovery, Settings, StartError};
 use super::state::Limits;
 use pice_api::gateway_config::GatewayConfig;
-use pice_wire::telemetry::{self, LogFormat};
+use pice_wire::telemetry::LogArgs;
+use pice_wire::tls::ClientTlsFiles;
 
 /// The PICE progressive gateway: an OpenAI-compatible API that answers on the cloud LLM or
 /// sketches there and expands the points on edge agents.
@@ -93,9 +93,8 @@ pub struct ServeArgs {
     /// Name expected in the edge agents' certificates.
     #[arg(long, env = "PICE_GATEWAY_EDGE_TLS_DOMAIN", requires = "edge_tls_ca")]
     pub edge_tls_domain: Option<String>,
-    /// Log line format.
-    #[arg(long, env = "PICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl ServeArgs {
@@ -113,8 +112,11 @@ impl ServeArgs {
         } else {
             Discovery::Static(self.edge_endpoints.clone())
         };
-        let edge_tls =
-            self.edge_tls().map(|files| files.client_config()).transpose().map_err(StartError::Config)?;
+        let edge_tls = self
+            .edge_tls()
+            .map(|files| files.client_config())
+            .transpose()
+            .map_err(|e| StartError::Config(e.to_string()))?;
         Ok(Settings {
             config,
             listen: self.listen,
@@ -131,8 +133,8 @@ impl ServeArgs {
         })
     }
 
-    fn edge_tls(&self) -> Option<EdgeTlsFiles> {
-        Some(EdgeTlsFiles {
+    fn edge_tls(&self) -> Option<ClientTlsFiles> {
+        Some(ClientTlsFiles {
             ca: self.edge_tls_ca.clone()?,
             identity: self.edge_tls_cert.clone().zip(self.edge_tls_key.clone()),
             domain: self.edge_tls_domain.clone(),
@@ -158,7 +160,7 @@ fn classify(files: &[PathBuf]) -> Result<(), StartError> {
 
 /// Serves until SIGTERM or Ctrl-C, then drains.
 async fn serve(args: ServeArgs) -> Result<(), StartError> {
-    telemetry::init(args.log_format);
+    args.log.init();
     let settings = args.settings()?;
     let (pool, mode) = (settings.config.pool.clone(), settings.config.routing.mode);
     let keys = settings.keys.enabled();

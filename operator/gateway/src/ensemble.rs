@@ -1,4 +1,4 @@
-//! Ensemble selection: several SLM expansions of one point, keep the best (PROGRESSIVE.md,
+//! Ensemble selection: several SLM expansions of one point, keep the best (docs/design.md,
 //! step 5) — by consensus (the candidate whose words overlap most with the others', Jaccard
 //! similarity) or by the highest mean token log-probability when the backends return one.
 

@@ -1,4 +1,4 @@
-//! The fallback chain of one point (PROGRESSIVE.md, steps 5 and 6): its assigned replica (or an
+//! The fallback chain of one point (docs/design.md, steps 5 and 6): its assigned replica (or an
 //! ensemble of them), then other replicas, then the cloud LLM, then the sketch line itself with
 //! the answer marked degraded. A client never gets an error because an edge failed.
 //!

@@ -8,7 +8,7 @@
 //! one [`fallback`] chain per [`point`] made of [`attempt`]s, [`ensemble`] selection, [`resume`]
 //! after a mid-stream failure, [`merge`] in point order) → [`render`] (whole or streamed).
 //! Around it: the configuration ([`pice_api::gateway_config`], the contract with the operator), [`cli`], [`server`], [`state`],
-//! [`estimates`], [`replicas`] and [`discovery`] of the edge agents, [`edge_tls`], [`cloud`],
+//! [`estimates`], [`replicas`] and [`discovery`] of the edge agents, [`cloud`],
 //! [`auth`], [`error`], [`metrics`], and [`classify_eval`] for measuring the classifier.
 
 pub mod answer;
@@ -19,7 +19,6 @@ pub mod cli;
 pub mod cloud;
 pub mod cloud_only;
 pub mod discovery;
-pub mod edge_tls;
 pub mod ensemble;
 pub mod error;
 pub mod estimates;

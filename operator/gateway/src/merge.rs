@@ -1,4 +1,4 @@
-//! The point-ordered streaming merger (PROGRESSIVE.md, step 7).
+//! The point-ordered streaming merger (docs/design.md, step 7).
 //!
 //! Every point runs in its own task and sends its text into its own channel as it is written.
 //! The merger reads the channels in point order: the head point's text goes out delta by

@@ -1,4 +1,4 @@
-//! The mode decision: cloud-only or progressive, per request (PROGRESSIVE.md, step 2).
+//! The mode decision: cloud-only or progressive, per request (docs/design.md, step 2).
 //!
 //! `auto` goes progressive only when the question is suitable, is not a continued conversation
 //! (the sketch sees only the last question) and the estimated progressive latency beats

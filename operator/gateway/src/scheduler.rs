@@ -1,5 +1,5 @@
 //! The expansion scheduler: assigns sketch points to edge replicas by earliest estimated
-//! finish, longest point first (PROGRESSIVE.md, step 4).
+//! finish, longest point first (docs/design.md, step 4).
 //!
 //! A replica runs `slots` expansions at once; one that already holds `occupied` expansions
 //! (its own queue plus what this gateway sent it) makes a new one wait

@@ -1,5 +1,5 @@
 //! The suitability classifier: is the answer to a question a list of points that can be
-//! written independently (PROGRESSIVE.md, step 1)?
+//! written independently (docs/design.md, step 1)?
 //!
 //! A weighted sum of cheap rules over the lower-cased question. Rules for list-shaped answers
 //! (ways, factors, differences, "what if") add; rules for answers that must be written in one

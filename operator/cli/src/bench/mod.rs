@@ -1,9 +1,9 @@
-//! `pice bench`: the benchmarks of BENCHMARKS.md that run without a cluster.
+//! `pice bench`: the benchmarks of `docs/benchmarks.md` that run without a cluster.
 //!
 //! B1: cloud-only, SoT-on-cloud, PICE progressive and PICE `auto` on the same emulated hardware,
 //! under open-loop Poisson load, at several cloud–edge link settings. Real parts: the `pice-sim`, `pice-edge-agent` and `pice-gateway` processes, their sockets,
 //! gRPC and HTTP; only the GPU arithmetic is simulated (the profiles in
-//! `edge-agent/src/sim/profiles.rs`) and the cloud–edge link is emulated by [`link`].
+//! `edge-agent/sim/src/profiles.rs`) and the cloud–edge link is emulated by [`link`].
 
 pub mod b2;
 pub mod cli;

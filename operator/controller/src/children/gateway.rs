@@ -11,6 +11,7 @@ use pice_api::gateway_config::{CONFIG_FILE, CloudTarget, EdgeTarget, GatewayConf
 
 use super::{AGENT_GRPC_PORT, GATEWAY_CONTAINER_PORT};
 use super::{Children, Identity, Images, cloud, names, pod, workload};
+use crate::error::{Error, Result};
 
 /// Where the gateway's ConfigMap is mounted.
 const CONFIG_DIR: &str = "/etc/pice";
@@ -18,13 +19,15 @@ const CONFIG_DIR: &str = "/etc/pice";
 pub const CONFIG_HASH_ANNOTATION: &str = "pice.dev/config-hash";
 
 /// Adds the gateway's objects.
-pub fn build(pool: &InferencePool, base: &Identity, images: &Images, children: &mut Children) {
+pub fn build(pool: &InferencePool, base: &Identity, images: &Images, children: &mut Children) -> Result<()> {
     let id = Identity {
         name: names::gateway(&base.name),
         labels: names::labels(&base.name, "gateway"),
         ..base.clone()
     };
-    let rendered = serde_json::to_string_pretty(&config(pool, &base.namespace)).unwrap_or_default();
+    let rendered = serde_json::to_string_pretty(&config(pool, &base.namespace)).map_err(|source| {
+        Error::Serialize { what: format!("the configuration of gateway {}", id.name), source }
+    })?;
     let hash = format!("{:016x}", names::fnv1a(rendered.as_bytes()));
     children.config_maps.push(ConfigMap {
         metadata: id.meta(),
@@ -48,6 +51,7 @@ pub fn build(pool: &InferencePool, base: &Identity, images: &Images, children: &
     let service = &pool.spec.gateway.service;
     let svc = workload::service(&id, &[("http", service.port)], service.type_.as_str(), false);
     children.services.push(svc);
+    Ok(())
 }
 
 /// The gateway configuration rendered from the pool's spec.

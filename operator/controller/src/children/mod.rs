@@ -15,6 +15,8 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::{Resource, ResourceExt};
 
+use crate::error::Result;
+
 pub use cloud::url as cloud_url;
 pub use gateway::url as gateway_url;
 use pice_api::InferencePool;
@@ -58,8 +60,9 @@ pub struct Children {
     pub disruption_budgets: Vec<PodDisruptionBudget>,
 }
 
-/// Builds the children of a validated pool.
-pub fn build(pool: &InferencePool, images: &Images, edge_replicas: &EdgeReplicas) -> Children {
+/// Builds the children of a validated pool; fails only if the gateway's configuration cannot be
+/// serialised.
+pub fn build(pool: &InferencePool, images: &Images, edge_replicas: &EdgeReplicas) -> Result<Children> {
     let mut children = Children::default();
     let owner = pool.controller_owner_ref(&()).unwrap_or_default();
     let base = Identity {
@@ -70,8 +73,8 @@ pub fn build(pool: &InferencePool, images: &Images, edge_replicas: &EdgeReplicas
     };
     cloud::build(pool, &base, &mut children);
     edge::build(pool, &base, images, edge_replicas, &mut children);
-    gateway::build(pool, &base, images, &mut children);
-    children
+    gateway::build(pool, &base, images, &mut children)?;
+    Ok(children)
 }
 
 impl Children {
@@ -115,7 +118,7 @@ mod tests {
 
     #[test]
     fn the_example_pool_yields_every_child_with_owner_and_labels() {
-        let children = build(&pool(), &images(), &EdgeReplicas::new());
+        let children = build(&pool(), &images(), &EdgeReplicas::new()).unwrap();
         assert_eq!(
             names(&children.deployments),
             [
@@ -142,7 +145,7 @@ mod tests {
 
     #[test]
     fn edge_pods_carry_the_pool_placement_and_an_agent_sidecar() {
-        let children = build(&pool(), &images(), &EdgeReplicas::new());
+        let children = build(&pool(), &images(), &EdgeReplicas::new()).unwrap();
         let edge = &children.deployments[1];
         let spec = edge.spec.as_ref().expect("spec");
         assert_eq!(spec.replicas, Some(2));
@@ -165,7 +168,7 @@ mod tests {
     #[test]
     fn the_gateway_turns_ready_without_an_edge_only_when_an_edge_pool_may_scale_to_zero() {
         let ready_without_edge = |pool: &InferencePool| {
-            let children = build(pool, &images(), &EdgeReplicas::new());
+            let children = build(pool, &images(), &EdgeReplicas::new()).unwrap();
             let gateway = children.deployments.iter().find(|d| d.name_any() == "assistant-gateway");
             let pod = gateway.and_then(|d| d.spec.as_ref()?.template.spec.clone()).expect("gateway pod");
             pod.containers[0].args.clone().unwrap_or_default().contains(&"--ready-without-edge".to_string())
@@ -179,7 +182,7 @@ mod tests {
     #[test]
     fn edge_replicas_from_the_plan_override_the_minimum() {
         let plan = EdgeReplicas::from([("assistant-store-east-qwen2-5-1-5b-instruct".to_string(), 5)]);
-        let children = build(&pool(), &images(), &plan);
+        let children = build(&pool(), &images(), &plan).unwrap();
         assert_eq!(children.deployments[1].spec.as_ref().and_then(|s| s.replicas), Some(5));
     }
 
@@ -188,7 +191,7 @@ mod tests {
         let mut p = pool();
         p.spec.cloud.image = None;
         p.spec.cloud.endpoint = Some("https://llm.example.com/v1/".into());
-        let children = build(&p, &images(), &EdgeReplicas::new());
+        let children = build(&p, &images(), &EdgeReplicas::new()).unwrap();
         assert!(!names(&children.deployments).contains(&"assistant-cloud".to_string()));
         let text =
             &children.config_maps[0].data.as_ref().expect("data")[pice_api::gateway_config::CONFIG_FILE];
@@ -200,7 +203,7 @@ mod tests {
     #[test]
     fn a_routing_change_changes_the_gateway_config_hash() {
         let hash = |p: &InferencePool| {
-            let children = build(p, &images(), &EdgeReplicas::new());
+            let children = build(p, &images(), &EdgeReplicas::new()).unwrap();
             let gateway = children.deployments.last().expect("gateway").clone();
             gateway
                 .spec

@@ -2,6 +2,7 @@
 
 mod apply;
 mod conditions;
+mod observed;
 mod reconcile;
 mod scale;
 pub mod status;

@@ -17,8 +17,9 @@ use serde_json::json;
 use super::Context;
 use super::apply::{apply_all, prune};
 use super::conditions::{DEGRADED, READY, transitions};
+use super::observed::Observed;
 use super::scale::{self, ModelPlan};
-use super::status::{self, Observed};
+use super::status;
 use super::validate::validate;
 use crate::children::names::{FIELD_MANAGER, POOL_LABEL};
 use crate::children::{self, Children};
@@ -29,7 +30,7 @@ use pice_api::{InferencePool, InferencePoolStatus};
 pub async fn reconcile(pool: Arc<InferencePool>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
     let result = reconcile_inner(&pool, &ctx).await;
-    ctx.metrics.reconcile_duration.with_label_values(&[] as &[&str]).observe(started.elapsed().as_secs_f64());
+    ctx.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
     match &result {
         Ok(_) => ctx.forget_failures(&pool),
         Err(error) => ctx.metrics.reconcile_errors.with_label_values(&[error.category()]).inc(),
@@ -48,7 +49,7 @@ async fn reconcile_inner(pool: &InferencePool, ctx: &Context) -> Result<Action> 
     }
     let before = observe(pool, ctx).await?;
     let plans = scale::plan(pool, ctx, &before).await?;
-    let desired = children::build(pool, &ctx.settings.images, &scale::replicas(&plans));
+    let desired = children::build(pool, &ctx.settings.images, &scale::replicas(&plans))?;
     apply_children(pool, ctx, &desired).await?;
     record_scaling(pool, ctx, &plans).await;
     let observed = observe(pool, ctx).await?;

@@ -2,46 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
 use super::conditions::{self, DEGRADED, PLACED, PROGRESSING, READY, SCALING, State};
+use super::observed::{Observed, Rollout};
 use super::scale::ModelPlan;
 use crate::children::{self, names};
 use pice_api::{CloudStatus, EdgePoolStatus, GatewayStatus, InferencePool, InferencePoolStatus};
-
-/// What the cluster reports about a pool's children.
-#[derive(Clone, Debug, Default)]
-pub struct Observed {
-    /// The pool's Deployments by name.
-    pub deployments: BTreeMap<String, Deployment>,
-    /// The pool's pods.
-    pub pods: Vec<Pod>,
-}
-
-/// Replica counts of one Deployment.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct Rollout {
-    desired: i32,
-    ready: i32,
-    done: bool,
-}
-
-impl Observed {
-    fn rollout(&self, name: &str, desired: i32) -> Rollout {
-        let Some(deployment) = self.deployments.get(name) else {
-            return Rollout { desired, ready: 0, done: false };
-        };
-        let status = deployment.status.clone().unwrap_or_default();
-        let ready = status.ready_replicas.unwrap_or(0);
-        let current = status.observed_generation >= deployment.metadata.generation;
-        let updated = status.updated_replicas.unwrap_or(0) >= desired;
-        let surplus = status.replicas.unwrap_or(0) > desired;
-        Rollout { desired, ready, done: current && updated && !surplus && ready >= desired }
-    }
-}
 
 /// The status of a valid pool whose desired children are `desired`.
 pub fn compute(
@@ -294,7 +263,7 @@ mod tests {
     }
 
     fn desired() -> children::Children {
-        build(&pool(), &Images { edge_agent: "a".into(), gateway: "g".into() }, &EdgeReplicas::new())
+        build(&pool(), &Images { edge_agent: "a".into(), gateway: "g".into() }, &EdgeReplicas::new()).unwrap()
     }
 
     fn condition<'a>(status: &'a InferencePoolStatus, type_: &str) -> (&'a str, &'a str) {
