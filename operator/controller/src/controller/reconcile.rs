@@ -1,4 +1,5 @@
-//! One reconciliation of a pool: validate → build children → apply → prune → observe → status.
+//! One reconciliation of a pool: validate → observe → plan the edge replicas (placement and
+//! autoscaling) → build children → apply and prune → record scaling events → observe → status.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
