@@ -71,3 +71,21 @@ async fn cancelling_at_the_agent_stops_generation_in_pice_sim() {
     assert_eq!(metric(&metrics, "pice_sim_requests_running"), Some(0.0));
     assert_eq!(metric(&agent.metrics().await, "pice_edge_cancelled_total"), Some(1.0));
 }
+
+#[tokio::test]
+async fn the_readiness_probe_on_the_metrics_port_follows_the_model_server() {
+    let sim = start_pice_sim("edge-smollm-cpu").await;
+    let ready =
+        TestAgent::start(settings(1, 1), Arc::new(OpenAiBackend::new(&sim.base_url, "smollm").unwrap()))
+            .await;
+    let probe = |agent: &TestAgent, path: &str| format!("http://{}{path}", agent.metrics_addr);
+    let status = |url: String| async move { http().get(url).send().await.unwrap().status().as_u16() };
+    assert_eq!(status(probe(&ready, "/readyz")).await, 200);
+    assert_eq!(status(probe(&ready, "/healthz")).await, 200);
+
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let backend = OpenAiBackend::new(&format!("http://{nowhere}/v1"), "smollm").unwrap();
+    let unready = TestAgent::start(settings(1, 1), Arc::new(backend)).await;
+    assert_eq!(status(probe(&unready, "/readyz")).await, 503);
+    assert_eq!(status(probe(&unready, "/healthz")).await, 200);
+}

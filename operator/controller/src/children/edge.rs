@@ -45,7 +45,7 @@ fn model_server(model: &EdgeModel) -> Container {
 fn agent(model: &EdgeModel, image: &str) -> Container {
     let args = vec![
         "--backend=openai".into(),
-        format!("--backend-url=http://127.0.0.1:{}", model.port),
+        format!("--backend-url=http://127.0.0.1:{}/v1", model.port),
         format!("--model={}", model.name),
         format!("--slots={}", model.slots),
         format!("--listen=0.0.0.0:{AGENT_GRPC_PORT}"),

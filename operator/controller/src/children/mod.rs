@@ -161,7 +161,7 @@ mod tests {
                 .args
                 .as_ref()
                 .expect("args")
-                .contains(&"--backend-url=http://127.0.0.1:8080".to_string())
+                .contains(&"--backend-url=http://127.0.0.1:8080/v1".to_string())
         );
     }
 
