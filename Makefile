@@ -59,6 +59,10 @@ crds: ## Regenerate the CRD from the Rust types into crds/ and the Helm chart's 
 	cargo run -q -p pice-operator --bin pice-operator -- crd > crds/inferencepool.yaml
 	cp crds/inferencepool.yaml charts/pice/crds/inferencepool.yaml
 
+.PHONY: images
+images: ## Build PICE's images offline with buildah (release binaries, a base of the host's libraries), export them as tars to ~/.cache/pice/images and print their sizes
+	deploy/images/build.sh $(IMAGES_DIR)
+
 .PHONY: demo
 demo: ## Run the operator on a local control plane with the example pool, show the result, tear down
 	deploy/local/demo.sh

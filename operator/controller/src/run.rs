@@ -11,6 +11,7 @@ use kube::Client;
 use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
+use crate::autoscale::QueueMeasurer;
 use crate::children::Images;
 use crate::controller::{self, Context, Settings};
 use crate::leader::Leadership;
@@ -94,6 +95,9 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     args.log.init();
     pice_wire::crypto::install_default_provider();
+    let measurer = QueueMeasurer::new().context(
+        "building the HTTP client that reads queue depth and wake-up counts (is there a CA bundle?)",
+    )?;
     let registry = Registry::new();
     let metrics = Metrics::register(&registry)?;
     let ready = Arc::new(AtomicBool::new(false));
@@ -121,7 +125,8 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     if leadership.acquired(&stop).await {
         metrics.leader.set(1);
         tracing::info!(%identity, "leading; starting controller");
-        let ctx = Arc::new(Context::new(client, metrics.clone(), settings(&args), &identity));
+        let ctx =
+            Arc::new(Context::new(client, metrics.clone(), settings(&args), measurer.clone(), &identity));
         let controller_stop = CancellationToken::new();
         let controller = tokio::spawn(controller::run(ctx, controller_stop.clone().cancelled_owned()));
         tokio::select! {

@@ -28,12 +28,19 @@ pub struct Target {
 }
 
 /// Measures total queue depth (waiting plus running requests over ready replicas).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct QueueMeasurer {
     http: reqwest::Client,
 }
 
 impl QueueMeasurer {
+    /// A measurer with its own HTTP client. Fails (instead of panicking, as
+    /// `reqwest::Client::new()` does) when the client cannot be built, for example in an image
+    /// without a CA bundle.
+    pub fn new() -> Result<Self, reqwest::Error> {
+        Ok(Self { http: reqwest::Client::builder().build()? })
+    }
+
     /// Measures the queue of `target` from the source `spec` names; `Err` says why it could not.
     pub async fn measure(&self, spec: &AutoscalingSpec, target: &Target) -> Result<f64, String> {
         match (spec.source, &spec.prometheus) {
@@ -172,7 +179,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_gateway_or_none_is_an_error_not_a_zero() {
         pice_wire::crypto::install_default_provider();
-        let measurer = QueueMeasurer::default();
+        let measurer = QueueMeasurer::new().unwrap();
         let error = measurer.count_wakeups(&["127.0.0.1:9".into()]).await.expect_err("port 9");
         assert!(error.starts_with("gateway 127.0.0.1:9: "), "{error}");
         assert!(measurer.count_wakeups(&[]).await.is_err());

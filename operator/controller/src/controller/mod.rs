@@ -69,7 +69,13 @@ pub struct Context {
 
 impl Context {
     /// The context of a controller run.
-    pub fn new(client: Client, metrics: Metrics, settings: Settings, identity: &str) -> Self {
+    pub fn new(
+        client: Client,
+        metrics: Metrics,
+        settings: Settings,
+        measurer: QueueMeasurer,
+        identity: &str,
+    ) -> Self {
         let reporter = Reporter { controller: MANAGED_BY.into(), instance: Some(identity.into()) };
         Self {
             recorder: Recorder::new(client.clone(), reporter.clone()),
@@ -77,7 +83,7 @@ impl Context {
             client,
             metrics,
             settings,
-            measurer: QueueMeasurer::default(),
+            measurer,
             failures: Mutex::new(HashMap::new()),
             histories: Mutex::new(HashMap::new()),
             wake_counts: WakeCounts::default(),
