@@ -54,5 +54,7 @@ fn agent(model: &EdgeModel, image: &str) -> Container {
     let mut container = pod::container("edge-agent", image, args, ("grpc", AGENT_GRPC_PORT));
     container.ports.get_or_insert_with(Vec::new).push(pod::tcp_port("metrics", AGENT_METRICS_PORT));
     container.readiness_probe = Some(pod::http_probe("/readyz", "metrics"));
+    container.liveness_probe = Some(pod::http_probe("/healthz", "metrics"));
+    container.security_context = Some(pod::restricted_security());
     container
 }

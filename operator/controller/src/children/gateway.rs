@@ -105,6 +105,7 @@ fn container(id: &Identity, image: &str, scales_to_zero: bool) -> k8s_openapi::a
     }]);
     container.readiness_probe = Some(pod::http_probe("/readyz", "http"));
     container.liveness_probe = Some(pod::http_probe("/healthz", "http"));
+    container.security_context = Some(pod::restricted_security());
     container
 }
 

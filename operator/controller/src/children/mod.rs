@@ -166,6 +166,33 @@ mod tests {
     }
 
     #[test]
+    fn pices_own_containers_meet_the_restricted_pod_security_standard_and_the_models_keep_theirs() {
+        let children = build(&pool(), &images(), &EdgeReplicas::new()).unwrap();
+        let containers: Vec<_> = children
+            .deployments
+            .iter()
+            .flat_map(|d| {
+                d.spec.as_ref().and_then(|s| s.template.spec.as_ref()).expect("pod").containers.clone()
+            })
+            .collect();
+        for container in &containers {
+            let ours = container.name == "edge-agent" || container.name == "gateway";
+            let security = container.security_context.as_ref();
+            assert_eq!(security.is_some(), ours, "{}", container.name);
+            if let Some(security) = security {
+                assert_eq!(security.run_as_non_root, Some(true));
+                assert_eq!(security.allow_privilege_escalation, Some(false));
+                let dropped = security.capabilities.as_ref().and_then(|c| c.drop.clone());
+                assert_eq!(dropped, Some(vec!["ALL".to_string()]));
+                let seccomp = security.seccomp_profile.as_ref().map(|p| p.type_.as_str());
+                assert_eq!(seccomp, Some("RuntimeDefault"));
+            }
+        }
+        assert!(containers.iter().any(|c| c.name == "gateway"));
+        assert!(containers.iter().any(|c| c.name == "edge-agent"));
+    }
+
+    #[test]
     fn the_gateway_turns_ready_without_an_edge_only_when_an_edge_pool_may_scale_to_zero() {
         let ready_without_edge = |pool: &InferencePool| {
             let children = build(pool, &images(), &EdgeReplicas::new()).unwrap();

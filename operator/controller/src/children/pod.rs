@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, HTTPGetAction, PodSpec, Probe, TopologySpreadConstraint,
+    Capabilities, Container, ContainerPort, HTTPGetAction, PodSpec, Probe, SeccompProfile, SecurityContext,
+    TopologySpreadConstraint,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -16,6 +17,21 @@ pub fn container(name: &str, image: &str, args: Vec<String>, port: (&str, i32)) 
         args: (!args.is_empty()).then_some(args),
         ports: Some(vec![tcp_port(port.0, port.1)]),
         ..Container::default()
+    }
+}
+
+/// The security context of PICE's own containers (the gateway and the edge agent), which meets
+/// the `restricted` Pod Security Standard: a non-root user (the images run as 65532), no
+/// privilege escalation, no capabilities, a read-only root filesystem and the runtime's default
+/// seccomp profile. The model servers' containers are the user's and keep what the pool says.
+pub fn restricted_security() -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(true),
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+        ..SecurityContext::default()
     }
 }
 
