@@ -144,6 +144,27 @@ const CASES: &[Case] = &[
         expect: &["spec.edge.pools[0].models", "should have at least 1 items"],
     },
     Case {
+        what: "model weights from two sources at once",
+        breaks: |p| {
+            p["spec"]["edge"]["pools"][0]["models"][0]["weights"] =
+                json!({"hostPath": "/srv/models", "pvc": {"claimName": "weights"}})
+        },
+        expect: &["spec.edge.pools[0].models[0].weights", "set exactly one of image, pvc, hostPath and url"],
+    },
+    Case {
+        what: "model weights at a URL with a checksum that is not a sha256",
+        breaks: |p| {
+            p["spec"]["edge"]["pools"][0]["models"][0]["weights"] =
+                json!({"url": {"url": "https://models.example/smollm2.gguf", "sha256": "abc"}})
+        },
+        expect: &["spec.edge.pools[0].models[0].weights.url.sha256", "should match"],
+    },
+    Case {
+        what: "model weights on a relative host path",
+        breaks: |p| p["spec"]["edge"]["pools"][0]["models"][0]["weights"] = json!({"hostPath": "models"}),
+        expect: &["spec.edge.pools[0].models[0].weights.hostPath", "must be an absolute path"],
+    },
+    Case {
         what: "a cloud tier without a model name",
         breaks: |p| {
             let removed = p["spec"]["cloud"].as_object_mut().and_then(|c| c.remove("model"));

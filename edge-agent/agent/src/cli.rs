@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::builder::PossibleValuesParser;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use prometheus::Registry;
 use tracing::info;
 
 use super::server::{AgentSettings, bind};
 use super::service::Defaults;
 use crate::Error;
+use crate::fetch::{self, Fetched};
 #[cfg(feature = "llama")]
 use crate::llama::{LlamaBackend, LlamaSettings};
 use pice_sim::backend::SimBackend;
@@ -36,8 +37,11 @@ pub enum BackendKind {
 
 /// The PICE edge agent: expands sketch points with the local model over gRPC.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "pice-edge-agent", version, about)]
+#[command(name = "pice-edge-agent", version, about, args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// A one-off job instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// gRPC address (EdgeAgent and grpc.health.v1.Health).
     #[arg(long, env = "PICE_EDGE_LISTEN", default_value = "0.0.0.0:50051")]
     pub listen: SocketAddr,
@@ -164,9 +168,49 @@ fn threads_per_slot(slots: u32) -> u32 {
     (cores / slots.max(1)).max(1)
 }
 
-/// Runs the agent until SIGTERM or Ctrl-C.
+/// The agent's one-off jobs.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Download a model's weights file into the node-local cache and check its sha256 (the init
+    /// container the operator adds for an edge model's `weights.url`).
+    FetchWeights(FetchArgs),
+}
+
+/// `pice-edge-agent fetch-weights`'s arguments.
+#[derive(Clone, Debug, clap::Args)]
+pub struct FetchArgs {
+    /// HTTP(S) URL of the weights file.
+    #[arg(long, env = "PICE_WEIGHTS_URL")]
+    pub url: String,
+    /// Its sha256, 64 hex digits.
+    #[arg(long, env = "PICE_WEIGHTS_SHA256")]
+    pub sha256: String,
+    /// Where the file goes (kept there when it already has that checksum).
+    #[arg(long, env = "PICE_WEIGHTS_DEST")]
+    pub dest: PathBuf,
+}
+
+/// Fetches the weights; the error is the container's last log line, which the operator reports.
+async fn fetch_weights(args: &FetchArgs) -> Result<(), Error> {
+    pice_wire::crypto::install_default_provider();
+    let client = reqwest::Client::builder()
+        .build()
+        .map_err(|e| Error::Config(format!("cannot build the HTTP client (is there a CA bundle?): {e}")))?;
+    match fetch::fetch(&client, &args.url, &args.sha256, &args.dest).await? {
+        Fetched::Cached => info!(dest = %args.dest.display(), "weights already in the node's cache"),
+        Fetched::Downloaded(bytes) => {
+            info!(dest = %args.dest.display(), bytes, "weights downloaded and checked")
+        }
+    }
+    Ok(())
+}
+
+/// Runs the agent until SIGTERM or Ctrl-C (or the one-off job, when one is given).
 pub async fn run(args: Args) -> Result<(), Error> {
     args.log.init();
+    if let Some(Command::FetchWeights(fetch)) = &args.command {
+        return fetch_weights(fetch).await;
+    }
     let backend = args.backend()?;
     let model = backend.model().to_owned();
     let agent = bind(args.settings(), backend, Registry::new()).await?;

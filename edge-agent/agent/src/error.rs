@@ -22,5 +22,7 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
+    #[error(transparent)]
     Backend(#[from] BackendError),
 }

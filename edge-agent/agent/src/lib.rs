@@ -9,6 +9,7 @@ pub mod cli;
 mod deadline;
 pub mod error;
 mod expansion;
+pub mod fetch;
 #[cfg(feature = "llama")]
 pub mod llama;
 mod metrics;

@@ -7,6 +7,8 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::weights::ModelWeights;
+
 /// The edge tier: SLM node pools that expand sketch points in parallel.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -85,6 +87,11 @@ pub struct EdgeModel {
     #[serde(default = "default_slots")]
     #[schemars(range(min = 1, max = 256))]
     pub slots: i32,
+
+    /// Where the model server's weights come from (an image volume, a PVC, a host path or a
+    /// URL with a sha256); without it the model server's image must hold them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<ModelWeights>,
 }
 
 /// Bounds on the replicas of each model of an edge pool.

@@ -10,6 +10,7 @@ mod pool;
 mod routing;
 mod schema;
 mod status;
+pub mod weights;
 
 pub use cloud::CloudSpec;
 pub use crd::{CRD_FILE, crd_yaml};

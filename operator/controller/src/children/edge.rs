@@ -8,7 +8,10 @@ use k8s_openapi::api::core::v1::Container;
 use pice_api::{EdgeModel, InferencePool};
 
 use super::{AGENT_GRPC_PORT, AGENT_METRICS_PORT};
-use super::{Children, EdgeReplicas, Identity, Images, names, pod, workload};
+use super::{Children, EdgeReplicas, Identity, Images, names, pod, weights, workload};
+
+/// Name of the model server's container in an edge pod.
+pub const MODEL_CONTAINER: &str = "model";
 
 /// Adds one Deployment and headless Service per edge pool and model.
 pub fn build(
@@ -29,6 +32,9 @@ pub fn build(
             let containers = vec![model_server(model), agent(model, &images.edge_agent)];
             let mut pod_spec = pod::placed_pod(containers, &edge_pool.node_selector, &edge_pool.tolerations);
             pod_spec.topology_spread_constraints = Some(pod::spread_over_nodes(&id.labels));
+            if let Some(model_weights) = &model.weights {
+                weights::attach(model_weights, MODEL_CONTAINER, &images.edge_agent, &mut pod_spec);
+            }
             children.add_workload(&id, workload::deployment(&id, count, pod_spec, BTreeMap::new()));
             let ports = [("grpc", AGENT_GRPC_PORT), ("metrics", AGENT_METRICS_PORT)];
             children.services.push(workload::service(&id, &ports, "ClusterIP", true));
@@ -37,7 +43,8 @@ pub fn build(
 }
 
 fn model_server(model: &EdgeModel) -> Container {
-    let mut container = pod::container("model", &model.image, model.args.clone(), ("http", model.port));
+    let mut container =
+        pod::container(MODEL_CONTAINER, &model.image, model.args.clone(), ("http", model.port));
     container.resources = model.resources.clone();
     container
 }

@@ -5,6 +5,7 @@ mod edge;
 mod gateway;
 pub mod names;
 mod pod;
+pub mod weights;
 mod workload;
 
 use std::collections::BTreeMap;

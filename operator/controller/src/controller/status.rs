@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use super::conditions::{self, DEGRADED, PLACED, PROGRESSING, READY, SCALING, State};
 use super::observed::{Observed, Rollout};
 use super::scale::ModelPlan;
-use crate::children::{self, names};
+use crate::children::{self, names, weights};
 use pice_api::{CloudStatus, EdgePoolStatus, GatewayStatus, InferencePool, InferencePoolStatus};
 
 /// The status of a valid pool whose desired children are `desired`.
@@ -188,6 +188,17 @@ fn progressing(rollouts: &[(String, Rollout)]) -> State {
 }
 
 fn degraded(observed: &Observed) -> State {
+    let mut weights: BTreeMap<String, String> = BTreeMap::new();
+    for pod in &observed.pods {
+        if let Some(why) = weights_failure(pod) {
+            weights.entry(tier_of(pod)).or_insert(why);
+        }
+    }
+    if !weights.is_empty() {
+        let parts: Vec<String> = weights.iter().map(|(tier, why)| format!("{tier}: {why}")).collect();
+        let message = format!("model weights could not be fetched: {}", parts.join("; "));
+        return State::new(DEGRADED, true, "WeightsUnavailable", message);
+    }
     let unschedulable: Vec<&Pod> = observed.pods.iter().filter(|p| is_unschedulable(p)).collect();
     if unschedulable.is_empty() {
         return State::new(DEGRADED, false, "AsExpected", "no problem found");
@@ -200,6 +211,24 @@ fn degraded(observed: &Observed) -> State {
     let parts: Vec<String> =
         by_tier.iter().map(|(tier, (count, why))| format!("{tier} ({count} pod(s)): {why}")).collect();
     State::new(DEGRADED, true, "PodsUnschedulable", format!("pods cannot be scheduled: {}", parts.join("; ")))
+}
+
+/// Why an edge pod's weights could not be fetched: the last line its `fetch-weights` init
+/// container logged before it failed (now or in its last run), without the `Error: ` prefix.
+fn weights_failure(pod: &Pod) -> Option<String> {
+    let statuses = pod.status.as_ref()?.init_container_statuses.as_ref()?;
+    let fetch = statuses.iter().find(|s| s.name == weights::FETCH_CONTAINER)?;
+    let states = [fetch.state.as_ref(), fetch.last_state.as_ref()];
+    let failed =
+        states.into_iter().flatten().find_map(|s| s.terminated.as_ref().filter(|t| t.exit_code != 0))?;
+    let message = failed.message.as_deref().unwrap_or_default();
+    let last = message.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or_default().trim();
+    let last = last.strip_prefix("Error: ").unwrap_or(last);
+    Some(if last.is_empty() {
+        format!("the download failed with exit code {}", failed.exit_code)
+    } else {
+        last.to_owned()
+    })
 }
 
 /// Why the scheduler could not place a pod, as it said.
@@ -293,6 +322,39 @@ mod tests {
             "{}",
             ready.message
         );
+    }
+
+    #[test]
+    fn weights_that_could_not_be_fetched_degrade_the_pool_naming_the_model_and_why() {
+        use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, ContainerStatus};
+        let desired = desired();
+        let mut observed = observed(&desired, |want| want);
+        let failed = |message: &str| ContainerState {
+            terminated: Some(ContainerStateTerminated {
+                exit_code: 1,
+                message: Some(message.into()),
+                ..ContainerStateTerminated::default()
+            }),
+            ..ContainerState::default()
+        };
+        let mut pod = Pod::default();
+        pod.metadata.labels = Some(names::edge_labels("assistant", "store-east", "smollm2"));
+        let log = "INFO starting\nError: bad checksum: the file at http://f/m.gguf has sha256 ab, the pool asks for cd\n";
+        pod.status = Some(PodStatus {
+            init_container_statuses: Some(vec![ContainerStatus {
+                name: weights::FETCH_CONTAINER.into(),
+                last_state: Some(failed(log)),
+                ..ContainerStatus::default()
+            }]),
+            ..PodStatus::default()
+        });
+        observed.pods.push(pod);
+        let status = compute(&pool(), &desired, &observed, &[], &now());
+        let degraded = status.conditions.iter().find(|c| c.type_ == DEGRADED).expect("Degraded");
+        assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "WeightsUnavailable"));
+        let want =
+            "edge pool store-east model smollm2: bad checksum: the file at http://f/m.gguf has sha256 ab";
+        assert!(degraded.message.contains(want), "{}", degraded.message);
     }
 
     #[test]
