@@ -165,6 +165,16 @@ const CASES: &[Case] = &[
         expect: &["spec.edge.pools[0].models[0].weights.hostPath", "must be an absolute path"],
     },
     Case {
+        what: "a llama edge model without a weights file",
+        breaks: |p| p["spec"]["edge"]["pools"][0]["models"][0]["engine"] = json!("llama"),
+        expect: &["spec.edge.pools[0].models[0]", "engine llama needs weights with a url or a file"],
+    },
+    Case {
+        what: "a model server without an image",
+        breaks: |p| p["spec"]["edge"]["pools"][0]["models"][0]["image"] = json!(""),
+        expect: &["spec.edge.pools[0].models[0]", "image is required unless engine is llama"],
+    },
+    Case {
         what: "a cloud tier without a model name",
         breaks: |p| {
             let removed = p["spec"]["cloud"].as_object_mut().and_then(|c| c.remove("model"));

@@ -56,18 +56,30 @@ pub struct EdgePool {
     pub autoscaling: AutoscalingSpec,
 }
 
-/// An SLM served on an edge pool by an OpenAI-compatible model server, fronted by the
-/// `pice-edge-agent` sidecar.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+/// An SLM served on an edge pool: by an OpenAI-compatible model server fronted by the
+/// `pice-edge-agent` sidecar (engine `server`), or by the edge agent itself running the GGUF
+/// model in-process with llama.cpp (engine `llama`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.engine == 'llama' || size(self.image) > 0")
+    .message("image is required unless engine is llama"))]
+#[x_kube(validation = Rule::new("self.engine != 'llama' || (has(self.weights) && (has(self.weights.url) || has(self.weights.file)))")
+    .message("engine llama needs weights with a url or a file (the GGUF file the agent loads)"))]
 pub struct EdgeModel {
     /// Model name sent to the model server, for example `qwen2.5-1.5b-instruct`. Unique within
     /// the edge pool.
     #[schemars(length(min = 1, max = 100))]
     pub name: String,
 
-    /// Container image of the model server (llama.cpp `llama-server`, vLLM, Ollama, ...).
-    #[schemars(length(min = 1))]
+    /// How the model is served: `server` (default), a model server container (`image`, `args`,
+    /// `port`) beside the edge agent; or `llama`, the edge agent alone runs the GGUF file of
+    /// `weights` in-process with llama.cpp (the operator's llama agent image).
+    #[serde(default)]
+    pub engine: ModelEngine,
+
+    /// Container image of the model server (llama.cpp `llama-server`, vLLM, Ollama, ...);
+    /// required with engine `server`.
+    #[serde(default)]
     pub image: String,
 
     /// Arguments of the model server container.
@@ -92,6 +104,17 @@ pub struct EdgeModel {
     /// URL with a sha256); without it the model server's image must hold them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<ModelWeights>,
+}
+
+/// How an edge model is served.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ModelEngine {
+    /// A model server container beside the edge agent, spoken to over OpenAI HTTP.
+    #[default]
+    Server,
+    /// The edge agent itself, with llama.cpp in-process (no model server container).
+    Llama,
 }
 
 /// Bounds on the replicas of each model of an edge pool.

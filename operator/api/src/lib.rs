@@ -14,7 +14,9 @@ pub mod weights;
 
 pub use cloud::CloudSpec;
 pub use crd::{CRD_FILE, crd_yaml};
-pub use edge::{AutoscalingSpec, EdgeModel, EdgePool, EdgeSpec, PrometheusSource, QueueSource, ReplicaRange};
+pub use edge::{
+    AutoscalingSpec, EdgeModel, EdgePool, EdgeSpec, ModelEngine, PrometheusSource, QueueSource, ReplicaRange,
+};
 pub use pool::{GatewayService, GatewaySpec, InferencePool, InferencePoolSpec, ServiceType};
 pub use routing::{
     EnsembleSelector, EnsembleSpec, ExpansionSpec, FallbackSpec, RoutingMode, RoutingSpec, SketchSpec,

@@ -34,6 +34,12 @@ pub struct ModelWeights {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<UrlWeights>,
 
+    /// The weights file under `mountPath` that engine `llama` loads (default: the file of
+    /// `url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._/-]{1,255}$"))]
+    pub file: Option<String>,
+
     /// Where the model server sees the weights (default `/models`).
     #[serde(default = "default_mount_path")]
     #[x_kube(validation = Rule::new("self.startsWith('/')").message("weights.mountPath must be an absolute path"))]
@@ -70,6 +76,15 @@ pub struct UrlWeights {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,200}$"))]
     pub file_name: Option<String>,
+}
+
+impl ModelWeights {
+    /// The path of the weights file inside the container, when one is named (`file`, or the
+    /// file of `url`).
+    pub fn file_path(&self) -> Option<String> {
+        let file = self.file.clone().or_else(|| self.url.as_ref().map(UrlWeights::file))?;
+        Some(format!("{}/{}", self.mount_path.trim_end_matches('/'), file))
+    }
 }
 
 impl UrlWeights {

@@ -61,6 +61,13 @@ pub struct OperatorArgs {
     /// Image of the `pice-edge-agent` sidecar.
     #[arg(long, env = "PICE_EDGE_AGENT_IMAGE", default_value = "ghcr.io/pice-dev/pice-edge-agent:0.1.0")]
     pub edge_agent_image: String,
+    /// Image of `pice-edge-agent` built with llama.cpp (edge models of engine `llama`).
+    #[arg(
+        long,
+        env = "PICE_EDGE_AGENT_LLAMA_IMAGE",
+        default_value = "ghcr.io/pice-dev/pice-edge-agent-llama:0.1.0"
+    )]
+    pub edge_agent_llama_image: String,
     /// Image of `pice-gateway`.
     #[arg(long, env = "PICE_GATEWAY_IMAGE", default_value = "ghcr.io/pice-dev/pice-gateway:0.1.0")]
     pub gateway_image: String,
@@ -167,7 +174,11 @@ async fn ensure_crd_installed(client: &Client) -> anyhow::Result<()> {
 
 fn settings(args: &OperatorArgs) -> Settings {
     Settings {
-        images: Images { edge_agent: args.edge_agent_image.clone(), gateway: args.gateway_image.clone() },
+        images: Images {
+            edge_agent: args.edge_agent_image.clone(),
+            edge_agent_llama: args.edge_agent_llama_image.clone(),
+            gateway: args.gateway_image.clone(),
+        },
         resync: Duration::from_secs(args.resync_seconds),
         not_ready_requeue: Duration::from_secs(args.not_ready_requeue_seconds),
         namespace: args.namespace.clone(),

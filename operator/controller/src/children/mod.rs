@@ -28,6 +28,8 @@ pub use workload::Identity;
 pub struct Images {
     /// Image of the `pice-edge-agent` sidecar.
     pub edge_agent: String,
+    /// Image of `pice-edge-agent` built with llama.cpp, for edge models of engine `llama`.
+    pub edge_agent_llama: String,
     /// Image of `pice-gateway`.
     pub gateway: String,
 }
@@ -110,7 +112,11 @@ mod tests {
     use pice_api::gateway_config::GatewayConfig;
 
     fn images() -> Images {
-        Images { edge_agent: "agent:test".into(), gateway: "gateway:test".into() }
+        Images {
+            edge_agent: "agent:test".into(),
+            edge_agent_llama: "llama:test".into(),
+            gateway: "gateway:test".into(),
+        }
     }
 
     fn names<T: Resource>(objects: &[T]) -> Vec<String> {
@@ -164,6 +170,32 @@ mod tests {
                 .expect("args")
                 .contains(&"--backend-url=http://127.0.0.1:8080/v1".to_string())
         );
+    }
+
+    #[test]
+    fn a_llama_model_is_one_agent_container_loading_the_weights_file_the_init_container_fetched() {
+        let mut p = pool();
+        let model = &mut p.spec.edge.pools[0].models[0];
+        model.engine = pice_api::ModelEngine::Llama;
+        model.image = String::new();
+        model.weights = Some(
+            serde_json::from_value(serde_json::json!({
+                "url": {"url": "http://files/smollm2.gguf", "sha256": "ab".repeat(32)}
+            }))
+            .unwrap(),
+        );
+        let children = build(&p, &images(), &EdgeReplicas::new()).unwrap();
+        let pod = children.deployments[1].spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
+        assert_eq!(pod.containers.len(), 1);
+        let agent = &pod.containers[0];
+        assert_eq!((agent.name.as_str(), agent.image.as_deref()), ("edge-agent", Some("llama:test")));
+        let args = agent.args.clone().unwrap_or_default();
+        assert!(args.contains(&"--backend=llama".to_string()), "{args:?}");
+        assert!(args.contains(&"--model-path=/models/smollm2.gguf".to_string()), "{args:?}");
+        let mount = &agent.volume_mounts.as_ref().expect("weights mounted")[0];
+        assert_eq!((mount.mount_path.as_str(), mount.read_only), ("/models", Some(true)));
+        let init = &pod.init_containers.as_ref().expect("fetcher")[0];
+        assert_eq!(init.image.as_deref(), Some("agent:test"));
     }
 
     #[test]

@@ -109,7 +109,14 @@ mod tests {
     use super::*;
 
     fn weights() -> ModelWeights {
-        ModelWeights { image: None, pvc: None, host_path: None, url: None, mount_path: "/models".into() }
+        ModelWeights {
+            image: None,
+            pvc: None,
+            host_path: None,
+            url: None,
+            file: None,
+            mount_path: "/models".into(),
+        }
     }
 
     fn pod() -> PodSpec {

@@ -292,7 +292,12 @@ mod tests {
     }
 
     fn desired() -> children::Children {
-        build(&pool(), &Images { edge_agent: "a".into(), gateway: "g".into() }, &EdgeReplicas::new()).unwrap()
+        build(
+            &pool(),
+            &Images { edge_agent: "a".into(), edge_agent_llama: "l".into(), gateway: "g".into() },
+            &EdgeReplicas::new(),
+        )
+        .unwrap()
     }
 
     fn condition<'a>(status: &'a InferencePoolStatus, type_: &str) -> (&'a str, &'a str) {
