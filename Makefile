@@ -5,6 +5,9 @@ SHELL := bash
 # Every binary's package: the operator, the gateway, the dev CLI, the edge agent, the simulator.
 BIN_PACKAGES := -p pice-operator -p pice-gateway -p pice -p pice-edge-agent -p pice-sim
 
+# Where `make e2e-real` writes the images it builds and imports into the real node.
+E2E_IMAGES_DIR ?= $(HOME)/.cache/pice/images-e2e
+
 # State dir of the local control plane started by `make cluster-up`.
 PICE_CLUSTER_DIR ?= /tmp/pice-cluster
 
@@ -54,6 +57,14 @@ e2e: ## E2e tests against a local control plane started for the run and torn dow
 	cargo build $(BIN_PACKAGES) --bins --locked
 	tests/cluster/with-cluster.sh cargo test -p pice-tests --locked --no-fail-fast
 
+.PHONY: e2e-real
+e2e-real: ## E2e tests on real pods: builds the images (debug binaries), starts a real node (tests/cluster/node) with them imported, runs tests/e2e/real_node.rs, tears it down
+	PICE_IMAGE_PROFILE=debug deploy/images/build.sh $(E2E_IMAGES_DIR)
+	tests/e2e/files-image.sh $(E2E_IMAGES_DIR)
+	cargo build -p pice-tests --tests --locked
+	model=$$(tests/llama/fetch-model.sh) && PICE_MODEL_PATH=$$model PICE_NODE_IMAGES=$(E2E_IMAGES_DIR) \
+	  tests/cluster/node/with-node.sh cargo test -p pice-tests --locked --test e2e_real_node -- --ignored --nocapture
+
 .PHONY: crds
 crds: ## Regenerate the CRD from the Rust types into crds/ and the Helm chart's crds/
 	cargo run -q -p pice-operator --bin pice-operator -- crd > crds/inferencepool.yaml
@@ -62,6 +73,10 @@ crds: ## Regenerate the CRD from the Rust types into crds/ and the Helm chart's 
 .PHONY: images
 images: ## Build PICE's images offline with buildah (release binaries, a base of the host's libraries), export them as tars to ~/.cache/pice/images and print their sizes
 	deploy/images/build.sh $(IMAGES_DIR)
+
+.PHONY: arm64
+arm64: ## Cross-build the binaries for linux/arm64 (rustup target + Debian's cross gcc) and smoke-run them under qemu-user-static
+	deploy/images/arm64.sh
 
 .PHONY: demo
 demo: ## Run the operator on a local control plane with the example pool, show the result, tear down

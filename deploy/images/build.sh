@@ -60,8 +60,10 @@ printf 'FROM scratch\nCOPY rootfs/ /\n' >"$work/base/Containerfile"
 base=localhost/pice/base:$tag
 buildah "${storage[@]}" bud -q --layers=false -f "$work/base/Containerfile" -t "$base" "$work/base" >/dev/null
 
-# 3. One image per Dockerfile target, exported as a tar.
+# 3. One image per Dockerfile target, exported as a tar; the base too, for images built on it.
 mkdir -p "$out"
+rm -f "$out/base.tar"
+buildah "${storage[@]}" push -q "$base" "docker-archive:$out/base.tar:$base" >/dev/null
 cp Dockerfile "$ctx/Dockerfile"
 printf '%-28s %10s\n' IMAGE SIZE
 for target in "${targets[@]}"; do

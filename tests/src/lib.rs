@@ -18,6 +18,7 @@ pub mod poll;
 pub mod pools;
 pub mod prometheus;
 pub mod promql;
+pub mod real_node;
 pub mod service_account;
 
 use std::path::PathBuf;
