@@ -29,7 +29,7 @@ cluster-down: ## Stop the local control plane and remove PICE_CLUSTER_DIR
 	@tests/cluster/down.sh $(PICE_CLUSTER_DIR)
 
 .PHONY: test
-test: lint unit llama sdk e2e ## The test command: lint, unit tests, the llama backend on a real model, the OpenAI SDK against the gateway, e2e tests on a fresh local control plane
+test: lint unit llama sdk e2e e2e-real ## The test command: lint, unit tests, the llama backend on a real model, the OpenAI SDK against the gateway, e2e tests on a fresh local control plane, e2e tests on real pods of a real node
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors

@@ -103,6 +103,13 @@ async fn model_sha256() -> String {
 
 /// Asks the pool's gateway (its ClusterIP, from inside the node) for a progressive answer.
 async fn ask(ns: &str, pool: &str) -> Value {
+    let (status, answer) = ask_once(ns, pool).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// One progressive request to the pool's gateway Service: the status and the body.
+async fn ask_once(ns: &str, pool: &str) -> (u16, Value) {
     let service = format!("{pool}-gateway");
     let jsonpath = "jsonpath={.spec.clusterIP}";
     let ip = kubectl::ok(&["get", "service", &service, "-n", ns, "-o", jsonpath], None).await;
@@ -113,17 +120,129 @@ async fn ask(ns: &str, pool: &str) -> Value {
         "max_tokens": 200
     });
     let (status, text) = real_node::post_json(&url, &["x-pice-mode: progressive"], &body.to_string()).await;
-    assert_eq!(status, 200, "{text}");
-    serde_json::from_str(&text).unwrap()
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// `name ip` of each running pod of the pool's edge Deployment that is not being deleted.
+async fn edge_pods(ns: &str, pool: &str) -> Vec<String> {
+    let selector = format!("pice.dev/pool={pool},app.kubernetes.io/component=edge");
+    let path = concat!(
+        "jsonpath={range .items[?(@.status.phase==\"Running\")]}",
+        "{.metadata.name} {.status.podIP} {.metadata.deletionTimestamp}{\"\\n\"}{end}"
+    );
+    let out = kubectl::ok(&["get", "pods", "-n", ns, "-l", &selector, "-o", path], None).await;
+    out.lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|fields| fields.len() == 2)
+        .map(|fields| fields.join(" "))
+        .collect()
+}
+
+/// 200 progressive requests from 8 clients while one edge pod is deleted: none may fail.
+async fn survives_an_edge_pod_deleted_under_load(ns: &str) {
+    const CLIENTS: usize = 8;
+    const EACH: usize = 25;
+    let victim = edge_pods(ns, "assistant").await.first().cloned().expect("an edge pod");
+    let victim = victim.split_whitespace().next().unwrap_or_default().to_owned();
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let ns = ns.to_owned();
+        clients.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for _ in 0..EACH {
+                answers.push(ask_once(&ns, "assistant").await);
+            }
+            answers
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    kubectl::ok(&["delete", "pod", &victim, "-n", ns, "--wait=false"], None).await;
+    let (mut answered, mut failed, mut degraded, mut fallbacks) = (0, Vec::new(), 0, 0);
+    for client in clients {
+        for (status, answer) in client.await.unwrap() {
+            if status == 200 {
+                answered += 1;
+                degraded += usize::from(answer["pice"]["degraded"].as_bool().unwrap_or(false));
+                fallbacks += answer["pice"]["fallbacks"].as_u64().unwrap_or(0);
+            } else {
+                failed.push(format!("{status}: {answer}"));
+            }
+        }
+    }
+    eprintln!(
+        "fault test: sent {}, answered {answered}, failed {}, degraded {degraded}, point fallbacks {fallbacks}",
+        CLIENTS * EACH,
+        failed.len()
+    );
+    assert!(failed.is_empty(), "requests failed while an edge pod was deleted: {failed:?}");
+    assert_eq!(answered, CLIENTS * EACH);
+}
+
+/// Scaling the edge up (to 4; the autoscaler may already have added a third under the load
+/// above) adds real pods that turn Ready and expand points.
+async fn scaled_up_pods_take_traffic(ns: &str) {
+    let before: Vec<String> = edge_pods(ns, "assistant").await;
+    let patch = json!({"spec": {"edge": {"pools": [{
+        "name": "store",
+        "models": sim_pool("assistant")["spec"]["edge"]["pools"][0]["models"].clone(),
+        "replicas": {"min": 4, "max": 4}
+    }]}}});
+    kubectl::ok(
+        &["patch", "inferencepool", "assistant", "-n", ns, "--type=merge", "-p", &patch.to_string()],
+        None,
+    )
+    .await;
+    let started = Instant::now();
+    let pods = poll::until("4 running edge pods", Duration::from_secs(60), || async {
+        let pods = edge_pods(ns, "assistant").await;
+        (pods.len() == 4).then_some(pods)
+    })
+    .await;
+    let selector = "pice.dev/pool=assistant,app.kubernetes.io/component=edge";
+    let deployment = kubectl::ok(&["get", "deployments", "-n", ns, "-l", selector, "-o", "name"], None).await;
+    kubectl::ok(&["rollout", "status", deployment.trim(), "-n", ns, "--timeout=120s"], None).await;
+    eprintln!("scaled {} → 4 edge pods, all Ready: {:.1} s", before.len(), started.elapsed().as_secs_f64());
+    let new: Vec<&String> = pods.iter().filter(|p| !before.contains(p)).collect();
+    assert!(!new.is_empty(), "no new pod among {pods:?} (before {before:?})");
+    let ip = new[0].split_whitespace().nth(1).unwrap_or_default().to_owned();
+    let tokens = poll::until("the new edge pod to expand points", Duration::from_secs(60), || async {
+        for _ in 0..4 {
+            let (status, answer) = ask_once(ns, "assistant").await;
+            assert_eq!(status, 200, "{answer}");
+        }
+        let url = format!("http://{ip}:9090/metrics");
+        let metrics = real_node::exec("curl", &["-sS", "--max-time", "5", &url]).await.stdout;
+        let tokens: f64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("pice_edge_tokens_total{") || l.starts_with("pice_edge_tokens_total "))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        (tokens > 0.0).then_some(tokens)
+    })
+    .await;
+    eprintln!("the new edge pod generated {tokens} tokens");
 }
 
 async fn apply(ns: &str, object: &Value) {
     kubectl::ok(&["apply", "-n", ns, "-f", "-"], Some(&object.to_string())).await;
 }
 
+/// Waits until the pool is Ready and kube-proxy routes its gateway's ClusterIP (it programs a
+/// new Service's endpoints a moment after the pods turn Ready).
 async fn wait_ready(ns: &str, pool: &str, within: Duration) {
     poll::until(&format!("pool {pool} to turn Ready on real pods"), within, || async {
         (condition(ns, pool, "Ready").await == "True").then_some(())
+    })
+    .await;
+    let service = format!("{pool}-gateway");
+    let jsonpath = "jsonpath={.spec.clusterIP}";
+    let ip = kubectl::ok(&["get", "service", &service, "-n", ns, "-o", jsonpath], None).await;
+    let url = format!("http://{ip}:8080/healthz");
+    poll::until(&format!("{service}'s ClusterIP to route"), Duration::from_secs(30), || async {
+        real_node::exec("curl", &["-fsS", "--max-time", "2", "-o", "/dev/null", &url])
+            .await
+            .success
+            .then_some(())
     })
     .await;
 }
@@ -169,6 +288,9 @@ async fn serve_and_check(ns: &str) {
     assert_eq!(answer["pice"]["mode"], "progressive", "{answer}");
     assert!(answer["pice"]["points"].as_u64().unwrap_or(0) >= 1, "{answer}");
     assert_eq!(answer["pice"]["fallbacks"].as_u64(), Some(0), "every point from a real edge pod: {answer}");
+
+    survives_an_edge_pod_deleted_under_load(ns).await;
+    scaled_up_pods_take_traffic(ns).await;
 
     // The real model: weights fetched from a pod of this namespace, checked, loaded.
     file_server(ns).await;
