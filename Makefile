@@ -8,6 +8,10 @@ BIN_PACKAGES := -p pice-operator -p pice-gateway -p pice -p pice-edge-agent -p p
 # Where `make e2e-real` writes the images it builds and imports into the real node.
 E2E_IMAGES_DIR ?= $(HOME)/.cache/pice/images-e2e
 
+# Where `make images` writes the image tars, and the state dir of `make node-up`.
+IMAGES_DIR ?= $(HOME)/.cache/pice/images
+PICE_NODE_DIR ?= /tmp/pice-node
+
 # State dir of the local control plane started by `make cluster-up`.
 PICE_CLUSTER_DIR ?= /tmp/pice-cluster
 
@@ -27,6 +31,14 @@ cluster-up: ## Start a local Kubernetes control plane in PICE_CLUSTER_DIR (defau
 .PHONY: cluster-down
 cluster-down: ## Stop the local control plane and remove PICE_CLUSTER_DIR
 	@tests/cluster/down.sh $(PICE_CLUSTER_DIR)
+
+.PHONY: node-up
+node-up: ## Start a real node (containerd, kubelet, CoreDNS; tests/cluster/node) in PICE_NODE_DIR (default /tmp/pice-node) with the images of `make images` imported; prints how to reach the API and a Service
+	PICE_NODE_IMAGES=$(IMAGES_DIR) tests/cluster/node/up.sh $(PICE_NODE_DIR)
+
+.PHONY: node-down
+node-down: ## Stop the real node started by `make node-up`
+	tests/cluster/node/down.sh $(PICE_NODE_DIR)
 
 .PHONY: test
 test: lint unit llama sdk e2e e2e-real ## The test command: lint, unit tests, the llama backend on a real model, the OpenAI SDK against the gateway, e2e tests on a fresh local control plane, e2e tests on real pods of a real node
