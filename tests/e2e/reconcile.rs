@@ -180,6 +180,25 @@ async fn status_reaches_ready_with_counts_and_degraded_explains_unschedulable_or
 }
 
 #[tokio::test]
+async fn weights_on_a_missing_claim_degrade_the_pool_naming_the_model_and_the_claim() {
+    TestNamespace::run("weights", |ns| async move {
+        let _operator = start(&ns).await;
+        let mut pool = example_pool("unweighted");
+        pool["spec"]["edge"]["pools"][0]["models"][0]["weights"] =
+            json!({"pvc": {"claimName": "missing-weights"}});
+        pools::apply(&ns, &pool).await;
+        let pool = pools::wait_condition(&ns, "unweighted", "Degraded", "True").await;
+        let degraded =
+            pools::condition(&pool, "Degraded").cloned().unwrap_or_else(|| panic!("no Degraded condition"));
+        assert_eq!(degraded.reason, "PodsUnschedulable");
+        let message = &degraded.message;
+        assert!(message.contains("edge pool store-east model qwen2-5-1-5b-instruct"), "{message}");
+        assert!(message.contains("persistentvolumeclaim \"missing-weights\" not found"), "{message}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn changing_the_spec_rolls_the_children_and_deleting_the_pool_leaves_nothing_behind() {
     TestNamespace::run("lifecycle", |ns| async move {
         let _operator = start(&ns).await;
