@@ -1,5 +1,6 @@
-//! The operator as a process: restarts that change nothing write nothing, and leader election
-//! lets exactly one replica reconcile, with the standby taking over when the leader stops.
+//! The operator as a process: at rest it sends the API server nothing but Lease renewals,
+//! restarts that change nothing write nothing, and leader election lets exactly one replica
+//! reconcile, with the standby taking over when the leader stops.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::ResourceExt;
 use kube::api::ListParams;
 use pice_api::InferencePool;
+use pice_tests::apiserver::AuditLog;
 use pice_tests::namespace::TestNamespace;
 use pice_tests::operator::OperatorProcess;
 use pice_tests::{example_pool, kubectl, poll, pools};
@@ -46,6 +48,12 @@ async fn versions(ns: &TestNamespace) -> BTreeMap<String, String> {
     all
 }
 
+/// The pool's status as pretty JSON, to show what a rewrite changed.
+async fn pool_status(ns: &TestNamespace) -> String {
+    let pool = ns.api::<InferencePool>().get("assistant").await.unwrap_or_else(|e| panic!("{e}"));
+    serde_json::to_string_pretty(&pool.status).unwrap_or_default()
+}
+
 /// Waits until two snapshots more than one sync period (5 s) apart agree: controllers settled.
 async fn settled_versions(ns: &TestNamespace) -> BTreeMap<String, String> {
     poll::until("resourceVersions to settle", Duration::from_secs(60), || async {
@@ -54,6 +62,78 @@ async fn settled_versions(ns: &TestNamespace) -> BTreeMap<String, String> {
         (versions(ns).await == before).then_some(before)
     })
     .await
+}
+
+/// A pool with no cloud pods and edge replicas that ask for nothing, so that several fit on the
+/// shared fake nodes beside the other tests' pools.
+fn light_pool(name: &str) -> serde_json::Value {
+    let mut pool = example_pool(name);
+    pool["spec"]["cloud"] = json!({"model": "llama", "endpoint": "https://llm.example.com/v1"});
+    for edge_pool in pool["spec"]["edge"]["pools"].as_array_mut().into_iter().flatten() {
+        edge_pool["replicas"] = json!({"min": 1, "max": 1});
+        for model in edge_pool["models"].as_array_mut().into_iter().flatten() {
+            model.as_object_mut().map(|m| m.remove("resources"));
+        }
+    }
+    pool
+}
+
+#[tokio::test]
+async fn at_rest_the_operator_sends_nothing_but_lease_renewals() {
+    const POOLS: [&str; 3] = ["rest-a", "rest-b", "rest-c"];
+    const WINDOW: Duration = Duration::from_secs(30);
+    kubectl::apply_crds().await;
+    TestNamespace::run("at-rest", |ns| async move {
+        // Resync every 5 s and the autoscaler every second: both run many times in the window.
+        let identity = format!("at-rest-{}", ns.name);
+        let flags = ["--resync-seconds", "5", "--not-ready-requeue-seconds", "5", "--sync-period-seconds", "1"];
+        let operator = OperatorProcess::start_with(&ns.name, "pice-operator", &identity, &flags).await;
+        for name in POOLS {
+            pools::apply(&ns, &light_pool(name)).await;
+        }
+        for name in POOLS {
+            pools::wait_condition(&ns, name, "Ready", "True").await;
+        }
+        settled_pools(&ns).await;
+
+        let from = jiff::Timestamp::now();
+        tokio::time::sleep(WINDOW).await;
+        let to = jiff::Timestamp::now();
+        tokio::time::sleep(Duration::from_secs(3)).await; // the audit log is written in batches
+        let agent = format!("pice-operator/{} ({identity})", env!("CARGO_PKG_VERSION"));
+        let requests = AuditLog::of_cluster().requests_of_agent(&agent, from, to);
+        let sent: Vec<_> = requests
+            .iter()
+            .filter(|((verb, resource), _)| verb != "watch" && resource != "leases")
+            .collect();
+        let total: u64 = sent.iter().map(|(_, n)| **n).sum();
+        // The target is at most one request per pool per minute; nothing is expected.
+        let bound = POOLS.len() as u64 * WINDOW.as_secs() / 60;
+        eprintln!("at rest for {WINDOW:?} with {} pools: {total} non-watch requests besides Leases", POOLS.len());
+        assert!(
+            total <= bound,
+            "at rest for {WINDOW:?} with {} pools the operator sent {total} requests (bound {bound}): {sent:?}\noperator log:\n{}",
+            POOLS.len(),
+            operator.log()
+        );
+        assert!(requests.keys().any(|(verb, _)| verb == "watch"), "no watch of the operator counted: {requests:?}");
+    })
+    .await;
+}
+
+/// Waits until the resourceVersions of the namespace's pools stop changing for 6 s.
+async fn settled_pools(ns: &TestNamespace) {
+    let snapshot = || async {
+        let pools = ns.api::<InferencePool>().list_metadata(&ListParams::default()).await;
+        let pools = pools.unwrap_or_else(|e| panic!("{e}")).items;
+        pools.iter().map(|p| (p.name_any(), p.resource_version().unwrap_or_default())).collect::<BTreeMap<_, _>>()
+    };
+    poll::until("the pools' status to settle", Duration::from_secs(60), || async {
+        let before = snapshot().await;
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        (snapshot().await == before).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -65,6 +145,7 @@ async fn restarting_the_operator_with_nothing_changed_writes_nothing() {
         pools::wait_condition(&ns, "assistant", "Ready", "True").await;
         let before = settled_versions(&ns).await;
         assert!(before.len() >= 15, "pool and children snapshot: {before:?}");
+        let status_before = pool_status(&ns).await;
         first.stop().await;
 
         let second = OperatorProcess::start(&ns.name, "pice-operator", "second").await;
@@ -76,7 +157,12 @@ async fn restarting_the_operator_with_nothing_changed_writes_nothing() {
         let after = versions(&ns).await;
         let changed: Vec<_> =
             before.iter().filter(|(k, v)| after.get(*k) != Some(v)).map(|(k, _)| k).collect();
-        assert!(changed.is_empty(), "restart rewrote {changed:?}\noperator log:\n{}", second.log());
+        assert!(
+            changed.is_empty(),
+            "restart rewrote {changed:?}\npool status before:\n{status_before}\nafter:\n{}\noperator log:\n{}",
+            pool_status(&ns).await,
+            second.log()
+        );
     })
     .await;
 }

@@ -38,13 +38,16 @@ async fn start_operator(ns: &TestNamespace, sync: &str) -> OperatorProcess {
     OperatorProcess::start_with(&ns.name, "pice-operator", "e2e", &["--sync-period-seconds", sync]).await
 }
 
+/// The autoscaler's sync period in the placement test.
+const SYNC_PERIOD: Duration = Duration::from_secs(2);
+
 #[tokio::test]
 async fn replicas_are_capped_by_node_capacity_and_follow_a_joining_node() {
     TestNamespace::run("placement", |ns| async move {
         let mut nodes = FakeNodes::new(ns.client.clone(), &ns.name);
         nodes.add("4", "8Gi").await;
         nodes.add("4", "8Gi").await;
-        let _operator = start_operator(&ns, "1").await;
+        let _operator = start_operator(&ns, &SYNC_PERIOD.as_secs().to_string()).await;
         pools::apply(&ns, &pool_on(&nodes, 10, 10, json!({}))).await;
 
         let pool = pools::wait_condition(&ns, "scaled", "Placed", "False").await;
@@ -55,8 +58,12 @@ async fn replicas_are_capped_by_node_capacity_and_follow_a_joining_node() {
         edge::wait_replicas(&ns, DEPLOYMENT, 4, Duration::from_secs(30)).await;
         assert_no_pod_pending(&ns).await;
 
+        // The autoscaler reads Nodes from its cache every sync period: the joining node's room is
+        // asked for within one period, plus the reconcile that writes it.
         nodes.add("4", "8Gi").await;
-        edge::wait_replicas(&ns, DEPLOYMENT, 6, Duration::from_secs(30)).await;
+        let joined = Instant::now();
+        edge::wait_replicas(&ns, DEPLOYMENT, 6, SYNC_PERIOD + Duration::from_secs(2)).await;
+        eprintln!("a joining node's room was asked for after {:.2} s", joined.elapsed().as_secs_f64());
         let api = ns.api::<pice_api::InferencePool>();
         poll::until("status to show 3 nodes and 6 desired replicas", Duration::from_secs(30), || async {
             let status = api.get("scaled").await.ok()?.status?;

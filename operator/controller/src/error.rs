@@ -10,9 +10,9 @@ pub enum Error {
     /// Deleting a child the spec no longer asks for failed.
     #[error("failed to delete stale {kind} {name}: {source}")]
     Prune { kind: String, name: String, source: kube::Error },
-    /// Reading the pool's children or pods failed.
-    #[error("failed to list {what}: {source}")]
-    List { what: &'static str, source: kube::Error },
+    /// The caches stopped before they were filled (the controller is stopping).
+    #[error(transparent)]
+    Cache(#[from] crate::controller::cache::CacheStopped),
     /// Writing the pool's status failed.
     #[error("failed to update status of InferencePool {name}: {source}")]
     Status { name: String, source: kube::Error },
@@ -27,7 +27,7 @@ impl Error {
         match self {
             Self::Apply { .. } => "apply",
             Self::Prune { .. } => "prune",
-            Self::List { .. } => "list",
+            Self::Cache(_) => "cache",
             Self::Status { .. } => "status",
             Self::Serialize { .. } => "serialize",
         }

@@ -23,6 +23,10 @@ pub struct Metrics {
     pub scale_events: IntCounterVec,
     /// Edge Deployments woken from zero by requests that found no edge replica.
     pub wakeups: IntCounterVec,
+    /// Children the reconcile would write, by kind and outcome (`applied`, `unchanged`).
+    pub child_writes: IntCounterVec,
+    /// Duration of one autoscaler pass over every pool.
+    pub autoscaler_sync_duration: Histogram,
 }
 
 impl Metrics {
@@ -46,7 +50,9 @@ impl Metrics {
                     "pice_operator_reconcile_duration_seconds",
                     "Duration of one reconciliation",
                 )
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ]),
             )?,
             desired_replicas: IntGaugeVec::new(
                 Opts::new("pice_operator_desired_replicas", "Replicas the operator asks for"),
@@ -75,6 +81,20 @@ impl Metrics {
                 ),
                 &["pool", "namespace", "edge_pool", "model"],
             )?,
+            child_writes: IntCounterVec::new(
+                Opts::new(
+                    "pice_operator_child_writes_total",
+                    "Children a reconcile would write, by kind and outcome: applied, or unchanged (not sent)",
+                ),
+                &["kind", "outcome"],
+            )?,
+            autoscaler_sync_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "pice_operator_autoscaler_sync_duration_seconds",
+                    "Duration of one autoscaler pass: plan every pool, measure its queues",
+                )
+                .buckets(vec![0.001, 0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            )?,
         };
         registry.register(Box::new(metrics.reconciliations.clone()))?;
         registry.register(Box::new(metrics.reconcile_errors.clone()))?;
@@ -85,6 +105,8 @@ impl Metrics {
         registry.register(Box::new(metrics.queue_depth.clone()))?;
         registry.register(Box::new(metrics.scale_events.clone()))?;
         registry.register(Box::new(metrics.wakeups.clone()))?;
+        registry.register(Box::new(metrics.child_writes.clone()))?;
+        registry.register(Box::new(metrics.autoscaler_sync_duration.clone()))?;
         Ok(metrics)
     }
 

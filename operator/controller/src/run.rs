@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::autoscale::QueueMeasurer;
 use crate::children::Images;
-use crate::controller::{self, Context, Settings};
+use crate::controller::{self, Settings};
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use pice_wire::probes::{self, Readiness};
@@ -83,6 +83,13 @@ pub struct OperatorArgs {
     /// Relative change of the per-replica queue the autoscaler ignores (0.1 = 10 %).
     #[arg(long, env = "PICE_SCALE_TOLERANCE", default_value_t = 0.1, value_parser = tolerance)]
     pub scale_tolerance: f64,
+    /// Pools reconciled at the same time.
+    #[arg(long, env = "PICE_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Pools whose edge queues the autoscaler measures at the same time (each agent answers
+    /// within 2 s or counts as silent).
+    #[arg(long, env = "PICE_MEASURE_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub measure_concurrency: u16,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -121,9 +128,9 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned()).into_future(),
     );
 
-    let client = Client::try_default().await.context("connecting to the Kubernetes API")?;
-    ensure_crd_installed(&client).await?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let client = client(&identity).await?;
+    ensure_crd_installed(&client).await?;
     let mut leadership =
         Leadership::join(client.clone(), &args.lease_namespace, &args.lease_name, &identity).await?;
     ready.store(true, Ordering::Relaxed);
@@ -132,10 +139,15 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     if leadership.acquired(&stop).await {
         metrics.leader.set(1);
         tracing::info!(%identity, "leading; starting controller");
-        let ctx =
-            Arc::new(Context::new(client, metrics.clone(), settings(&args), measurer.clone(), &identity));
         let controller_stop = CancellationToken::new();
-        let controller = tokio::spawn(controller::run(ctx, controller_stop.clone().cancelled_owned()));
+        let controller = tokio::spawn(controller::run(
+            client,
+            metrics.clone(),
+            settings(&args),
+            measurer.clone(),
+            identity.clone(),
+            controller_stop.clone().cancelled_owned(),
+        ));
         tokio::select! {
             () = stop.cancelled() => {}
             () = leadership.lost() => lost = true,
@@ -155,6 +167,19 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!lost, "lost the leader lease; exiting so a fresh process can compete again");
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A client for the API server from the in-cluster config or `KUBECONFIG`, whose requests name
+/// the operator and this replica in their `User-Agent` (`pice-operator/0.1.0 (IDENTITY)`), so
+/// audit logs and API priority see who asks.
+async fn client(identity: &str) -> anyhow::Result<Client> {
+    let mut config =
+        kube::Config::infer().await.context("finding the Kubernetes API (in-cluster or KUBECONFIG)")?;
+    let agent = format!("pice-operator/{} ({identity})", env!("CARGO_PKG_VERSION"));
+    let agent = http::HeaderValue::from_str(&agent)
+        .with_context(|| format!("identity {identity:?} cannot be sent in a User-Agent header"))?;
+    config.headers.push((http::header::USER_AGENT, agent));
+    Client::try_from(config).context("connecting to the Kubernetes API")
 }
 
 /// How long in-flight reconciles may run on after a stop.
@@ -184,6 +209,8 @@ fn settings(args: &OperatorArgs) -> Settings {
         namespace: args.namespace.clone(),
         sync_period: Duration::from_secs_f64(args.sync_period_seconds),
         tolerance: args.scale_tolerance,
+        concurrency: args.concurrency,
+        measure_concurrency: usize::from(args.measure_concurrency),
     }
 }
 

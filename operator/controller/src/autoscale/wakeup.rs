@@ -53,6 +53,11 @@ impl WakeCounts {
         }
         wake
     }
+
+    /// Forgets the counts of pools for which `keep` says no.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|pool, _| keep(pool));
+    }
 }
 
 /// The wake-up signal from the last and the new count, and the count to keep.

@@ -1,6 +1,8 @@
-//! The `InferencePool` controller: its shared context and the watch loop that drives reconcile.
+//! The `InferencePool` controller: its shared context, the watches that fill its caches and
+//! drive reconcile, and the autoscaler's loop beside it.
 
 mod apply;
+pub mod cache;
 mod conditions;
 mod observed;
 mod reconcile;
@@ -8,21 +10,24 @@ mod scale;
 pub mod status;
 pub mod validate;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use futures::channel::mpsc;
+use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, controller, watcher};
 use kube::{Api, Client, ResourceExt};
 
+use self::apply::RecentWrites;
+use self::cache::{Caches, Feeds};
+use self::scale::Plans;
 use crate::autoscale::{History, QueueMeasurer, WakeCounts};
 use crate::children::Images;
-use crate::children::names::{MANAGED_BY, POOL_LABEL};
+use crate::children::names::{self, MANAGED_BY, POOL_LABEL};
 use crate::metrics::Metrics;
 use pice_api::InferencePool;
 
@@ -41,6 +46,10 @@ pub struct Settings {
     pub sync_period: Duration,
     /// Relative change of the per-replica queue ignored by the autoscaler.
     pub tolerance: f64,
+    /// Pools reconciled at the same time.
+    pub concurrency: u16,
+    /// Pools whose queues the autoscaler measures at the same time.
+    pub measure_concurrency: usize,
 }
 
 /// What every reconciliation shares.
@@ -57,6 +66,12 @@ pub struct Context {
     pub settings: Settings,
     /// Measures edge queue depth.
     pub measurer: QueueMeasurer,
+    /// What the watches hold; reconcile reads nothing else.
+    pub caches: Caches,
+    /// The autoscaler's last plan of each pool.
+    plans: Plans,
+    /// Children written a moment ago, which the caches may not show yet.
+    recent_writes: RecentWrites,
     /// Consecutive failures per pool, for retry backoff.
     failures: Mutex<HashMap<String, u32>>,
     /// Recent replica recommendations per edge Deployment (`namespace/name`).
@@ -74,6 +89,7 @@ impl Context {
         metrics: Metrics,
         settings: Settings,
         measurer: QueueMeasurer,
+        caches: Caches,
         identity: &str,
     ) -> Self {
         let reporter = Reporter { controller: MANAGED_BY.into(), instance: Some(identity.into()) };
@@ -84,6 +100,9 @@ impl Context {
             metrics,
             settings,
             measurer,
+            caches,
+            plans: Plans::default(),
+            recent_writes: RecentWrites::default(),
             failures: Mutex::new(HashMap::new()),
             histories: Mutex::new(HashMap::new()),
             wake_counts: WakeCounts::default(),
@@ -120,6 +139,29 @@ impl Context {
     fn forget_failures(&self, pool: &InferencePool) {
         self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&key(pool));
     }
+
+    /// Forgets what is kept about pools that are not in `live` (deleted ones), so memory follows
+    /// the number of pools.
+    fn forget_all_but(&self, live: &[Arc<InferencePool>]) {
+        let uids: HashSet<String> = live.iter().filter_map(|p| p.uid()).collect();
+        let keys: HashSet<String> = live.iter().map(|p| key(p)).collect();
+        let deployments: HashSet<String> = live
+            .iter()
+            .flat_map(|pool| {
+                let namespace = pool.namespace().unwrap_or_default();
+                pool.spec.edge.pools.iter().flat_map(move |edge_pool| {
+                    let namespace = namespace.clone();
+                    edge_pool.models.iter().map(move |model| {
+                        format!("{namespace}/{}", names::edge(&pool.name_any(), &edge_pool.name, &model.name))
+                    })
+                })
+            })
+            .collect();
+        self.plans.retain(&uids);
+        self.wake_counts.retain(|pool| keys.contains(pool));
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).retain(|pool, _| keys.contains(pool));
+        self.histories.lock().unwrap_or_else(|e| e.into_inner()).retain(|d, _| deployments.contains(d));
+    }
 }
 
 fn key(pool: &InferencePool) -> String {
@@ -136,24 +178,70 @@ where
     }
 }
 
-/// Runs the controller until `shutdown` resolves, then lets in-flight reconciles finish.
-pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
-    let client = &ctx.client;
-    let ns = ctx.settings.namespace.as_deref();
-    let ours = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
-    Controller::new(api::<InferencePool>(client, ns), watcher::Config::default().any_semantic())
-        .owns(api::<Deployment>(client, ns), ours.clone())
-        .owns(api::<Service>(client, ns), ours.clone())
-        .owns(api::<ConfigMap>(client, ns), ours.clone())
-        .watches(api::<Pod>(client, ns), watcher::Config::default().labels(POOL_LABEL), pool_of_pod)
+/// How many autoscaler requests for a reconcile may wait before the autoscaler waits too.
+const SCALE_REQUESTS_BUFFER: usize = 1024;
+
+/// Runs the controller and the autoscaler until `shutdown` resolves, then lets in-flight
+/// reconciles finish.
+pub async fn run(
+    client: Client,
+    metrics: Metrics,
+    settings: Settings,
+    measurer: QueueMeasurer,
+    identity: String,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ns = settings.namespace.clone();
+    let (caches, feeds) = Caches::new(&client, ns.as_deref());
+    let concurrency = settings.concurrency;
+    let ctx = Arc::new(Context::new(client.clone(), metrics, settings, measurer, caches, &identity));
+    let (scale_requests, scale_reconciles) = mpsc::channel(SCALE_REQUESTS_BUFFER);
+    let pools = Controller::new(
+        api::<InferencePool>(&client, ns.as_deref()),
+        watcher::Config::default().any_semantic(),
+    )
+    .with_config(controller::Config::default().concurrency(concurrency));
+    let store = pools.store();
+    let (pools, nodes) = attach(pools, feeds);
+    let controller = pools
+        .reconcile_on(scale_reconciles)
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
         .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile loop");
+            match result {
+                Err(controller::Error::QueueError(error)) => tracing::warn!(%error, "watch failed; retrying"),
+                Err(error) => tracing::debug!(%error, "reconcile loop"),
+                Ok(_) => {}
             }
-        })
-        .await;
+        });
+    let autoscaler = tokio::spawn(scale::sync::run(ctx.clone(), store, scale_requests));
+    // Nodes trigger no reconcile: the autoscaler reads them from the cache every sync period.
+    let node_feed = tokio::spawn(nodes.for_each(|node| async move {
+        if let Err(error) = node {
+            tracing::warn!(%error, "watching Nodes failed; retrying");
+        }
+    }));
+    controller.await;
+    autoscaler.abort();
+    node_feed.abort();
+}
+
+/// Feeds every cache from the controller's own polling: changes of the pool's children and of
+/// its pods trigger its reconcile. Returns the Node feed, which the caller polls.
+fn attach(
+    pools: Controller<InferencePool>,
+    feeds: Feeds,
+) -> (Controller<InferencePool>, cache::Feed<k8s_openapi::api::core::v1::Node>) {
+    let pools = pools
+        .owns_stream(feeds.deployments)
+        .owns_stream(feeds.services)
+        .owns_stream(feeds.config_maps)
+        .owns_stream(feeds.service_accounts)
+        .owns_stream(feeds.roles)
+        .owns_stream(feeds.role_bindings)
+        .owns_stream(feeds.disruption_budgets)
+        .watches_stream(feeds.pods, pool_of_pod);
+    (pools, feeds.nodes)
 }
 
 /// The pool a pod belongs to, from its label (pods are owned by ReplicaSets, not by the pool).

@@ -1,10 +1,15 @@
-//! What the cluster reports about a pool's children, read once per reconcile and shared by the
-//! replica plan and the status.
+//! What the cluster reports about a pool's children, read from the caches once per reconcile
+//! (and per autoscaler sync) and shared by the replica plan and the status.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+
+use super::cache::{Caches, labelled};
+use crate::children::names::POOL_LABEL;
+use pice_api::InferencePool;
 
 /// What the cluster reports about a pool's children.
 #[derive(Clone, Debug, Default)]
@@ -24,6 +29,22 @@ pub struct Rollout {
 }
 
 impl Observed {
+    /// The pool's Deployments and pods as the caches hold them.
+    pub fn of(pool: &InferencePool, caches: &Caches) -> Self {
+        let (name, namespace) = (pool.name_any(), pool.namespace().unwrap_or_default());
+        let deployments = labelled(&caches.deployments, &namespace, POOL_LABEL, &name);
+        let pods = labelled(&caches.pods, &namespace, POOL_LABEL, &name);
+        Self {
+            deployments: deployments.iter().map(|d| (d.name_any(), d.as_ref().clone())).collect(),
+            pods: pods.iter().map(|p| p.as_ref().clone()).collect(),
+        }
+    }
+
+    /// The replicas a Deployment asks for now (`None` when it does not exist yet).
+    pub fn replicas(&self, name: &str) -> Option<i32> {
+        self.deployments.get(name).and_then(|d| d.spec.as_ref()?.replicas)
+    }
+
     pub fn rollout(&self, name: &str, desired: i32) -> Rollout {
         let Some(deployment) = self.deployments.get(name) else {
             return Rollout { desired, ready: 0, done: false };

@@ -1,28 +1,29 @@
-//! One reconciliation of a pool: validate → observe → plan the edge replicas (placement and
-//! autoscaling) → build children → apply and prune → record scaling events → observe → status.
+//! One reconciliation of a pool, from the caches: validate → observe → take the autoscaler's plan
+//! of the edge replicas (or plan now) → build children → write those that changed and prune →
+//! record scaling events → status (written only when it changed).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::Context;
-use super::apply::{apply_all, prune};
+use super::apply::{apply_changed, prune};
 use super::conditions::{DEGRADED, READY, transitions};
 use super::observed::Observed;
 use super::scale::{self, ModelPlan};
 use super::status;
 use super::validate::validate;
-use crate::children::names::{FIELD_MANAGER, POOL_LABEL};
+use crate::children::names::FIELD_MANAGER;
 use crate::children::{self, Children};
 use crate::error::{Error, Result};
 use pice_api::{InferencePool, InferencePoolStatus};
@@ -48,64 +49,56 @@ async fn reconcile_inner(pool: &InferencePool, ctx: &Context) -> Result<Action> 
         ctx.metrics.reconciliations.with_label_values(&["invalid"]).inc();
         return Ok(Action::await_change());
     }
-    let before = observe(pool, ctx).await?;
-    let plans = scale::plan(pool, ctx, &before).await?;
+    ctx.caches.ready().await?;
+    let observed = Observed::of(pool, &ctx.caches);
+    let plans = plans(pool, ctx, &observed).await;
     let desired = children::build(pool, &ctx.settings.images, &scale::replicas(&plans))?;
-    apply_children(pool, ctx, &desired).await?;
-    record_scaling(pool, ctx, &plans).await;
-    let observed = observe(pool, ctx).await?;
+    let written = apply_children(pool, ctx, &desired).await?;
+    record_scaling(pool, ctx, &plans, &written).await;
     let status = status::compute(pool, &desired, &observed, &plans, &now);
     let ready = status.conditions.iter().any(|c| c.type_ == READY && c.status == "True");
     ctx.metrics.record_status(&pool.name_any(), &pool.namespace().unwrap_or_default(), &status);
     publish_status(pool, ctx, status).await?;
     ctx.metrics.reconciliations.with_label_values(&["ok"]).inc();
-    let mut next = if ready { ctx.settings.resync } else { ctx.settings.not_ready_requeue };
-    if !plans.is_empty() {
-        next = next.min(ctx.settings.sync_period);
+    Ok(Action::requeue(if ready { ctx.settings.resync } else { ctx.settings.not_ready_requeue }))
+}
+
+/// The autoscaler's last plan of the pool's edge Deployments, or a new one when it has none for
+/// the current spec (a new pool, a changed spec); `previous` is what the cache holds now.
+async fn plans(pool: &InferencePool, ctx: &Context, observed: &Observed) -> Vec<ModelPlan> {
+    let mut plans = match ctx.plans.current(pool) {
+        Some(plans) => plans,
+        None => scale::replan(pool, ctx, observed).await.0,
+    };
+    for plan in &mut plans {
+        plan.previous = observed.replicas(&plan.deployment);
     }
-    Ok(Action::requeue(next))
+    plans
 }
 
-async fn apply_children(pool: &InferencePool, ctx: &Context, desired: &Children) -> Result<()> {
-    let (client, ns) = (&ctx.client, pool.namespace().unwrap_or_default());
-    apply_all::<ConfigMap>(client, &ns, &desired.config_maps).await?;
-    apply_all::<ServiceAccount>(client, &ns, &desired.service_accounts).await?;
-    apply_all::<Role>(client, &ns, &desired.roles).await?;
-    apply_all::<RoleBinding>(client, &ns, &desired.role_bindings).await?;
-    apply_all::<Service>(client, &ns, &desired.services).await?;
-    apply_all::<Deployment>(client, &ns, &desired.deployments).await?;
-    apply_all::<PodDisruptionBudget>(client, &ns, &desired.disruption_budgets).await?;
-    let (name, uid) = (pool.name_any(), pool.uid().unwrap_or_default());
-    prune::<Deployment>(client, &ns, &name, &uid, &desired.names_of::<Deployment>()).await?;
-    prune::<Service>(client, &ns, &name, &uid, &desired.names_of::<Service>()).await?;
-    prune::<PodDisruptionBudget>(client, &ns, &name, &uid, &desired.names_of::<PodDisruptionBudget>()).await
-}
-
-async fn observe(pool: &InferencePool, ctx: &Context) -> Result<Observed> {
+/// Writes the children that changed and prunes the ones no longer wanted; returns the names of
+/// the Deployments written.
+async fn apply_children(pool: &InferencePool, ctx: &Context, desired: &Children) -> Result<Vec<String>> {
     let ns = pool.namespace().unwrap_or_default();
-    let selector = ListParams::default().labels(&format!("{POOL_LABEL}={}", pool.name_any()));
-    let deployments = Api::<Deployment>::namespaced(ctx.client.clone(), &ns)
-        .list(&selector)
-        .await
-        .map_err(|source| Error::List { what: "Deployments", source })?;
-    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &ns)
-        .list(&selector)
-        .await
-        .map_err(|source| Error::List { what: "Pods", source })?;
-    Ok(Observed {
-        deployments: deployments.items.into_iter().map(|d| (d.name_any(), d)).collect(),
-        pods: pods.items,
-    })
+    apply_changed::<ConfigMap>(ctx, &ns, &desired.config_maps).await?;
+    apply_changed::<ServiceAccount>(ctx, &ns, &desired.service_accounts).await?;
+    apply_changed::<Role>(ctx, &ns, &desired.roles).await?;
+    apply_changed::<RoleBinding>(ctx, &ns, &desired.role_bindings).await?;
+    apply_changed::<Service>(ctx, &ns, &desired.services).await?;
+    let written = apply_changed::<Deployment>(ctx, &ns, &desired.deployments).await?;
+    apply_changed::<PodDisruptionBudget>(ctx, &ns, &desired.disruption_budgets).await?;
+    let (name, uid) = (pool.name_any(), pool.uid().unwrap_or_default());
+    prune::<Deployment>(ctx, &ns, &name, &uid, &desired.names_of::<Deployment>()).await?;
+    prune::<Service>(ctx, &ns, &name, &uid, &desired.names_of::<Service>()).await?;
+    prune::<PodDisruptionBudget>(ctx, &ns, &name, &uid, &desired.names_of::<PodDisruptionBudget>()).await?;
+    Ok(written)
 }
 
-/// A `Scaled` event and metrics for every edge Deployment whose replicas changed.
-async fn record_scaling(pool: &InferencePool, ctx: &Context, plans: &[ModelPlan]) {
+/// A `Scaled` event and metrics for every edge Deployment written with other replicas.
+async fn record_scaling(pool: &InferencePool, ctx: &Context, plans: &[ModelPlan], written: &[String]) {
     let (name, ns) = (pool.name_any(), pool.namespace().unwrap_or_default());
-    for plan in plans {
+    for plan in plans.iter().filter(|p| written.contains(&p.deployment)) {
         let labels = [name.as_str(), ns.as_str(), plan.edge_pool.as_str(), plan.model.as_str()];
-        if let Some(queue) = plan.queue {
-            ctx.metrics.queue_depth.with_label_values(&labels).set(queue);
-        }
         let Some(previous) = plan.previous.filter(|p| *p != plan.replicas) else { continue };
         let direction = if plan.replicas > previous { "up" } else { "down" };
         ctx.metrics.scale_events.with_label_values(&[&labels[..], &[direction]].concat()).inc();

@@ -3,7 +3,8 @@
 
 pub mod resources;
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 use kube::ResourceExt;
@@ -23,17 +24,24 @@ pub struct PoolCapacity {
 
 /// Computes the capacity of `pool` for each of its models. `pods` are all pods in the cluster;
 /// `is_own(pod, model)` tells the replicas being sized, whose requests are not counted as taken.
-pub fn capacity(
+pub fn capacity<P: Borrow<Pod>>(
     pool: &EdgePool,
     nodes: &[Node],
-    pods: &[Pod],
+    pods: &[P],
     is_own: impl Fn(&Pod) -> bool,
 ) -> PoolCapacity {
     let eligible: Vec<&Node> = nodes.iter().filter(|n| matches(pool, n)).collect();
+    let mut by_node: HashMap<&str, Vec<&Pod>> = HashMap::new();
+    for pod in pods.iter().map(Borrow::borrow).filter(|p| holds_room(p) && !is_own(p)) {
+        if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
+            by_node.entry(node).or_default().push(pod);
+        }
+    }
     let mut free: Vec<Resources> = eligible
         .iter()
         .map(|node| {
-            let taken = pods.iter().filter(|p| on_node(p, node) && !is_own(p)).map(Resources::requested_by);
+            let on_node = by_node.get(node.metadata.name.as_deref().unwrap_or_default());
+            let taken = on_node.into_iter().flatten().map(|p| Resources::requested_by(p));
             taken.fold(Resources::allocatable(node), |free, used| free.minus(&used))
         })
         .collect();
@@ -79,10 +87,10 @@ fn tolerated(taint: &Taint, tolerations: &[Toleration]) -> bool {
     })
 }
 
-fn on_node(pod: &Pod, node: &Node) -> bool {
-    let bound = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.name_any().as_str());
+/// Whether a pod still takes room on its node (it has not finished).
+fn holds_room(pod: &Pod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-    bound && !matches!(phase, Some("Succeeded" | "Failed"))
+    !matches!(phase, Some("Succeeded" | "Failed"))
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ fn replicas_fit_by_the_scarcest_resource_on_each_node() {
     let nodes = [node("a", "store-east", "8", "16Gi"), node("b", "store-east", "8", "7Gi")];
     let mut pool = store_east();
     pool.replicas.max = 100;
-    let capacity = capacity(&pool, &nodes, &[], |_| false);
+    let capacity = capacity(&pool, &nodes, &[] as &[Pod], |_| false);
     assert_eq!(capacity.nodes, 2);
     assert_eq!(capacity.fits["qwen2.5-1.5b-instruct"], 4 + 2, "a: cpu allows 4; b: memory allows 2");
 }
@@ -88,7 +88,7 @@ fn nodes_of_other_pools_untolerated_taints_and_cordoned_nodes_do_not_count() {
         Some(vec![Taint { key: "dedicated".into(), effect: "NoSchedule".into(), ..Taint::default() }]);
     let nodes =
         [node("a", "factory-west", "8", "16Gi"), cordoned, tainted, node("b", "store-east", "2", "3Gi")];
-    let capacity = capacity(&store_east(), &nodes, &[], |_| false);
+    let capacity = capacity(&store_east(), &nodes, &[] as &[Pod], |_| false);
     assert_eq!((capacity.nodes, capacity.fits["qwen2.5-1.5b-instruct"]), (1, 1));
 }
 
@@ -99,7 +99,7 @@ fn a_model_asking_for_a_resource_the_nodes_lack_fits_nowhere() {
         limits: Some([("nvidia.com/gpu".to_string(), Quantity("1".into()))].into()),
         ..Default::default()
     });
-    let capacity = capacity(&pool, &[node("a", "store-east", "8", "16Gi")], &[], |_| false);
+    let capacity = capacity(&pool, &[node("a", "store-east", "8", "16Gi")], &[] as &[Pod], |_| false);
     assert_eq!(capacity.fits["qwen2.5-1.5b-instruct"], 0);
 }
 
@@ -110,6 +110,6 @@ fn models_of_one_pool_share_the_nodes_in_spec_order() {
     second.name = "second".into();
     pool.models.push(second);
     pool.replicas.max = 3;
-    let capacity = capacity(&pool, &[node("a", "store-east", "10", "64Gi")], &[], |_| false);
+    let capacity = capacity(&pool, &[node("a", "store-east", "10", "64Gi")], &[] as &[Pod], |_| false);
     assert_eq!((capacity.fits["qwen2.5-1.5b-instruct"], capacity.fits["second"]), (3, 2));
 }

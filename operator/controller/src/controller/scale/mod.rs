@@ -1,35 +1,43 @@
 //! The edge replica plan, decided every sync period for each edge pool and model: this module
-//! reads what the plan needs (the Nodes, the pods bound to each edge pool's nodes, the gateways'
-//! wake-up count, the measured queue depth) and [`plan`] decides from those readings alone.
+//! reads what the plan needs (the cached Nodes and the pods bound to each edge pool's nodes, the
+//! gateways' wake-up count, the measured queue depth), [`plan`] decides from those readings
+//! alone, [`Plans`] keeps the last plan of each pool and [`sync`] runs the autoscaler's loop.
 
 mod plan;
+pub mod sync;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::ListParams;
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 
 use super::Context;
 use super::observed::Observed;
 use crate::autoscale::{Wake, decide};
-use crate::error::{Error, Result};
 use crate::placement;
 use pice_api::{EdgePool, InferencePool};
 
 pub use plan::{ModelPlan, replicas};
 
-/// Plans the replicas of every edge Deployment of a pool.
-pub async fn plan(pool: &InferencePool, ctx: &Context, observed: &Observed) -> Result<Vec<ModelPlan>> {
-    let nodes = Api::<Node>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| Error::List { what: "Nodes", source })?
-        .items;
+/// Measures, decides and records the plan of every edge Deployment of a pool; says whether it
+/// differs from the plan kept before.
+pub async fn replan(pool: &InferencePool, ctx: &Context, observed: &Observed) -> (Vec<ModelPlan>, bool) {
+    let nodes = ctx.caches.nodes.state();
     let wake = wake_signal(pool, ctx, observed).await;
     let mut plans = Vec::new();
     for edge_pool in &pool.spec.edge.pools {
-        plans.extend(plan_edge_pool(pool, edge_pool, &nodes, ctx, observed, wake).await?);
+        plans.extend(plan_edge_pool(pool, edge_pool, &nodes, ctx, observed, wake).await);
     }
-    Ok(plans)
+    let (name, namespace) = (pool.name_any(), pool.namespace().unwrap_or_default());
+    for plan in &plans {
+        if let Some(queue) = plan.queue {
+            let labels = [name.as_str(), namespace.as_str(), plan.edge_pool.as_str(), plan.model.as_str()];
+            ctx.metrics.queue_depth.with_label_values(&labels).set(queue);
+        }
+    }
+    let changed = ctx.plans.replace(pool, plans.clone());
+    (plans, changed)
 }
 
 /// The gateways' wake-up signal for the pool, read only when an edge pool may stand at zero. It
@@ -46,17 +54,18 @@ async fn wake_signal(pool: &InferencePool, ctx: &Context, observed: &Observed) -
     ctx.wake_counts.observe(&super::key(pool), counted)
 }
 
-/// Reads the pods on the edge pool's nodes and each model's queue, then plans each model.
+/// Finds the pods on the edge pool's nodes, measures each model's queue, then plans each model.
 async fn plan_edge_pool(
     pool: &InferencePool,
     edge_pool: &EdgePool,
-    nodes: &[Node],
+    nodes: &[Arc<Node>],
     ctx: &Context,
     observed: &Observed,
     wake: Wake,
-) -> Result<Vec<ModelPlan>> {
-    let eligible: Vec<Node> = nodes.iter().filter(|n| placement::matches(edge_pool, n)).cloned().collect();
-    let pods = pods_on(ctx, &eligible).await?;
+) -> Vec<ModelPlan> {
+    let eligible: Vec<Node> =
+        nodes.iter().filter(|n| placement::matches(edge_pool, n)).map(|n| n.as_ref().clone()).collect();
+    let pods = pods_on(ctx, &eligible);
     let capacity = plan::capacity(pool, edge_pool, &eligible, &pods);
     let mut plans = Vec::new();
     for model in &edge_pool.models {
@@ -69,18 +78,41 @@ async fn plan_edge_pool(
         });
         plans.push(inputs.into_plan(measured, decision));
     }
-    Ok(plans)
+    plans
 }
 
-/// Every pod bound to one of `nodes`, in any namespace.
-async fn pods_on(ctx: &Context, nodes: &[Node]) -> Result<Vec<Pod>> {
-    let api = Api::<Pod>::all(ctx.client.clone());
-    let mut pods = Vec::new();
-    for node in nodes {
-        let params = ListParams::default().fields(&format!("spec.nodeName={}", node.name_any()));
-        let list =
-            api.list(&params).await.map_err(|source| Error::List { what: "Pods on edge nodes", source })?;
-        pods.extend(list.items);
+/// Every cached pod bound to one of `nodes`, in any namespace.
+fn pods_on(ctx: &Context, nodes: &[Node]) -> Vec<Arc<Pod>> {
+    let names: HashSet<String> = nodes.iter().map(ResourceExt::name_any).collect();
+    let bound =
+        |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some_and(|n| names.contains(n));
+    ctx.caches.pods.state_filter(bound)
+}
+
+/// The last plan of each pool (by uid).
+#[derive(Debug, Default)]
+pub struct Plans(Mutex<HashMap<String, PoolPlan>>);
+
+/// A pool's plan and the generation of the spec it was made for.
+type PoolPlan = (Option<i64>, Vec<ModelPlan>);
+
+impl Plans {
+    /// The last plan of `pool` if it was made for its current spec.
+    pub fn current(&self, pool: &InferencePool) -> Option<Vec<ModelPlan>> {
+        let plans = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (generation, plans) = plans.get(&pool.uid()?)?;
+        (*generation == pool.metadata.generation).then(|| plans.clone())
     }
-    Ok(pods)
+
+    /// Keeps `plans` as the plan of `pool`; says whether they differ from the last ones.
+    fn replace(&self, pool: &InferencePool, plans: Vec<ModelPlan>) -> bool {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = (pool.metadata.generation, plans);
+        kept.insert(pool.uid().unwrap_or_default(), entry.clone()).is_none_or(|last| last != entry)
+    }
+
+    /// Forgets the plans of pools whose uid is not in `live`.
+    pub fn retain(&self, live: &HashSet<String>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|uid, _| live.contains(uid));
+    }
 }

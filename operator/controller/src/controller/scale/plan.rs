@@ -48,7 +48,12 @@ pub fn replicas(plans: &[ModelPlan]) -> EdgeReplicas {
 
 /// The room on an edge pool's `nodes` for its models, not counting the pool's own replicas
 /// among `pods` (they are what is being sized).
-pub fn capacity(pool: &InferencePool, edge_pool: &EdgePool, nodes: &[Node], pods: &[Pod]) -> PoolCapacity {
+pub fn capacity<P: std::borrow::Borrow<Pod>>(
+    pool: &InferencePool,
+    edge_pool: &EdgePool,
+    nodes: &[Node],
+    pods: &[P],
+) -> PoolCapacity {
     let name = pool.name_any();
     let own = |p: &Pod| {
         let labels = p.labels();
@@ -94,7 +99,7 @@ impl ModelInputs {
         observed: &Observed,
     ) -> Self {
         let deployment = names::edge(&pool.name_any(), &edge_pool.name, &model.name);
-        let previous = observed.deployments.get(&deployment).and_then(|d| d.spec.as_ref()?.replicas);
+        let previous = observed.replicas(&deployment);
         let target = Target {
             pool: pool.name_any(),
             edge_pool: edge_pool.name.clone(),

@@ -1,0 +1,64 @@
+//! The autoscaler's own loop: every sync period it plans every valid pool with edge pools from
+//! the caches and the measured queues (a bounded number of pools at a time, each agent with its
+//! own timeout), and asks for a reconcile of exactly the pools whose plan changed (replicas,
+//! capacity, queue or reason). The reconcile then writes what changed, and nothing else.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::channel::mpsc::Sender;
+use futures::{SinkExt, StreamExt, stream};
+use kube::runtime::reflector::{ObjectRef, Store};
+use tokio::time::MissedTickBehavior;
+
+use super::super::Context;
+use super::super::observed::Observed;
+use super::super::validate::validate;
+use super::replan;
+use pice_api::InferencePool;
+
+/// Runs until the caches stop or the reconcile side hangs up.
+pub async fn run(
+    ctx: Arc<Context>,
+    pools: Store<InferencePool>,
+    mut reconcile: Sender<ObjectRef<InferencePool>>,
+) {
+    let mut ticks = tokio::time::interval(ctx.settings.sync_period);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    if ctx.caches.ready().await.is_err() {
+        return;
+    }
+    loop {
+        ticks.tick().await;
+        let started = Instant::now();
+        // Not `pools.wait_until_ready()`: the controller waits on that store, and its readiness
+        // wakes one waiter only. Before it is filled it is empty, and the pass does nothing.
+        let live = pools.state();
+        ctx.forget_all_but(&live);
+        let changed: Vec<ObjectRef<InferencePool>> = stream::iter(live)
+            .map(|pool| sync_pool(&ctx, pool))
+            .buffer_unordered(ctx.settings.measure_concurrency)
+            .filter_map(|changed| async move { changed })
+            .collect()
+            .await;
+        ctx.metrics.autoscaler_sync_duration.observe(started.elapsed().as_secs_f64());
+        for pool in changed {
+            if reconcile.send(pool).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Plans one pool; the pool to reconcile when its plan changed.
+async fn sync_pool(ctx: &Context, pool: Arc<InferencePool>) -> Option<ObjectRef<InferencePool>> {
+    let plannable = pool.metadata.deletion_timestamp.is_none()
+        && !pool.spec.edge.pools.is_empty()
+        && validate(&pool).is_empty();
+    if !plannable {
+        return None;
+    }
+    let observed = Observed::of(&pool, &ctx.caches);
+    let (_, changed) = replan(&pool, ctx, &observed).await;
+    changed.then(|| ObjectRef::from_obj(pool.as_ref()))
+}
