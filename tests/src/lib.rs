@@ -5,11 +5,13 @@
 //! plane of `tests/cluster/` for them.
 
 pub mod agents;
+pub mod apiserver;
 pub mod edge;
 pub mod gateway;
 pub mod helm;
 pub mod kubectl;
 pub mod load;
+pub mod metrics_text;
 pub mod monitoring;
 pub mod namespace;
 pub mod nodes;
