@@ -99,6 +99,11 @@ bench-scaling: ## Benchmark: queue spike to patched Deployment (sync 1 s and 5 s
 	cargo build $(BIN_PACKAGES) --bins --locked
 	tests/cluster/with-cluster.sh cargo test -p pice-tests --locked --test bench_scaling -- --ignored --nocapture
 
+.PHONY: bench-b3
+bench-b3: ## Benchmark B3 pools: the operator with 1, 100 and 1000 InferencePools (PICE_B3_POOLS, PICE_B3_LABEL, PICE_OPERATOR_BIN), writes docs/benchmarks/B3-pools.*
+	cargo build --release -p pice-operator --locked
+	tests/cluster/with-cluster.sh cargo test -p pice-tests --locked --test bench_pools -- --ignored --nocapture
+
 .PHONY: bench-b1
 bench-b1: ## Benchmark B1: cloud-only vs SoT vs PICE progressive/auto on simulated hardware under Poisson load, writes docs/benchmarks/B1.md and plots
 	cargo build --release $(BIN_PACKAGES) --bins --locked

@@ -1,7 +1,7 @@
 //! The operator as a real process (`target/<profile>/pice-operator`), as a Deployment would run it.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -49,23 +49,47 @@ impl OperatorProcess {
     /// Starts the process like [`Self::start_with`], plus environment variables (e.g. a
     /// `KUBECONFIG` with another identity), without waiting for it to become ready.
     pub fn spawn(namespace: &str, lease: &str, identity: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut args = vec!["--namespace", namespace, "--lease-namespace", namespace, "--lease-name", lease];
+        args.extend(["--identity", identity, "--not-ready-requeue-seconds", "2"]);
+        args.extend(extra);
+        let mut envs = vec![("RUST_LOG", "info,kube=warn")];
+        envs.extend(env);
+        Self::launch(&binary("pice-operator"), &args, &envs)
+    }
+
+    /// Starts `program` as deployed: watching all namespaces with the production defaults, its
+    /// Lease `lease` in `lease_namespace`; `env` as for [`Self::spawn`]. Does not wait.
+    pub fn spawn_cluster_wide(
+        program: &Path,
+        lease_namespace: &str,
+        lease: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let args = ["--lease-namespace", lease_namespace, "--lease-name", lease, "--identity", lease];
+        Self::launch(program, &args, env)
+    }
+
+    /// Runs `program ARGS --metrics-listen <free port>` with `env`, logging to a temp file.
+    fn launch(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let log = dir.path().join("operator.log");
         let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("log file: {e}"));
         let metrics_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let child = Command::new(binary("pice-operator"))
-            .args(["--namespace", namespace, "--lease-namespace", namespace, "--lease-name", lease])
-            .args(["--identity", identity, "--metrics-listen", &metrics_addr.to_string()])
-            .args(["--not-ready-requeue-seconds", "2"])
-            .args(extra)
-            .env("RUST_LOG", "info,kube=warn")
+        let child = Command::new(program)
+            .args(args)
+            .args(["--metrics-listen", &metrics_addr.to_string()])
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("starting pice-operator: {e}"));
+            .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
         Self { child, metrics_addr, log, _dir: dir }
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Waits until the process answers `/readyz` (it reached the API server and joined the
@@ -81,9 +105,13 @@ impl OperatorProcess {
 
     /// The value of one sample of `/metrics`, e.g. `pice_operator_leader`, or `None` if absent.
     pub async fn metric(&self, sample: &str) -> Option<f64> {
-        let body =
-            reqwest::get(format!("http://{}/metrics", self.metrics_addr)).await.ok()?.text().await.ok()?;
+        let body = self.metrics().await?;
         body.lines().find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
+    /// The text of `/metrics`, or `None` if it does not answer.
+    pub async fn metrics(&self) -> Option<String> {
+        reqwest::get(format!("http://{}/metrics", self.metrics_addr)).await.ok()?.text().await.ok()
     }
 
     /// Successful reconciliations so far.
