@@ -137,7 +137,7 @@ async fn measure(client: &Client, settings: &Settings, n: usize) -> Row {
     let (start, started) = (Timestamp::now(), Instant::now());
     create_pools(&api, n).await;
     let create_s = started.elapsed().as_secs_f64();
-    let ready = wait_ready(&api, n, settings.ready_timeout, &monitor).await;
+    let ready = wait_ready(&api, n, (started, settings.ready_timeout), &monitor).await;
     let (waited_s, created) = (started.elapsed().as_secs_f64(), Timestamp::now());
     let (totals_created, cpu_created) = (apiserver::request_totals(client).await, monitor.now().cpu_seconds);
     let rest_started = Instant::now();
@@ -224,15 +224,15 @@ fn pool(name: &str) -> InferencePool {
     serde_json::from_value(pool).unwrap_or_else(|e| panic!("pool object: {e}"))
 }
 
-/// Polls every second until the `n` pools are Ready, the timeout passes or the operator was
-/// killed; returns how many were Ready and, if all, after how many seconds.
+/// Polls every second until the `n` pools are Ready, `timeout` after `started` (the first
+/// create) passed or the operator was killed; returns how many were Ready and, if all, the
+/// seconds since `started`.
 async fn wait_ready(
     api: &Api<InferencePool>,
     n: usize,
-    timeout: Duration,
+    (started, timeout): (Instant, Duration),
     monitor: &Monitor,
 ) -> (usize, Option<f64>) {
-    let started = Instant::now();
     // Served from the API server's watch cache, so the polling itself costs little.
     let params = ListParams::default().match_any();
     loop {

@@ -51,11 +51,15 @@ fn panel(area: &Area, groups: &[(String, Vec<Row>)], panel: &Panel) -> Result<()
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
-        .build_cartesian_2d((0.5f64..x_max).log_scale(), 0f64..y_max)
+        .build_cartesian_2d(
+            (0.5f64..x_max).log_scale().with_key_points(vec![1.0, 10.0, 100.0, 1000.0]),
+            0f64..y_max,
+        )
         .map_err(error)?;
     chart
         .configure_mesh()
         .x_desc("pools")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc(panel.y_desc)
         .label_style(("sans-serif", 16))
         .draw()

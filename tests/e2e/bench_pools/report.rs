@@ -237,17 +237,20 @@ fn render(groups: &[(String, Vec<Row>)]) -> String {
                 list(&row.apiserver_rest)
             );
         }
-        let mut runs: Vec<String> = rows
-            .iter()
-            .map(|r| {
-                format!(
-                    "revision {} · {} cores, {} GiB · {} · `{}`",
-                    r.revision, r.cores, r.memory_gib, r.date, r.command
-                )
-            })
-            .collect();
-        runs.dedup();
-        let _ = writeln!(out, "\nRun: {}", runs.join("; "));
+        let mut runs: Vec<String> = Vec::new();
+        for row in rows {
+            let run = format!(
+                "revision {} · {} cores, {} GiB · `{}`",
+                row.revision, row.cores, row.memory_gib, row.command
+            );
+            if !runs.contains(&run) {
+                runs.push(run);
+            }
+        }
+        let dates: Vec<&str> = rows.iter().map(|row| row.date.as_str()).collect();
+        let first_last = dates.iter().min().zip(dates.iter().max());
+        let (first, last) = first_last.unwrap_or((&"", &""));
+        let _ = writeln!(out, "\nRun {first} – {last}: {}", runs.join("; "));
     }
     out
 }
