@@ -110,11 +110,12 @@ start_etcd() {
 
 # The audit log (DIR/logs/audit.log, JSON lines, every request at level Metadata) lets tests count
 # requests per user, verb and resource; batch mode writes it off the request path (at most 1 s
-# late), so it does not slow the API server down.
+# late), so it does not slow the API server down. It is never rotated (maxsize 0 would mean
+# 100 MB), so that one file holds every request.
 audit_flags() {
   echo "--audit-policy-file=$here/audit-policy.yaml --audit-log-path=$DIR/logs/audit.log"
   echo "--audit-log-format=json --audit-log-mode=batch --audit-log-batch-max-wait=1s"
-  echo "--audit-log-batch-max-size=500 --audit-log-batch-buffer-size=100000"
+  echo "--audit-log-batch-max-size=500 --audit-log-batch-buffer-size=100000 --audit-log-maxsize=1000000"
 }
 
 # --endpoint-reconciler-type=none: Endpoints may not hold 127.0.0.1, and no pod here calls the API.
