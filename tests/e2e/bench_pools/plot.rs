@@ -11,12 +11,13 @@ use crate::report::Row;
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 type Result<T> = std::result::Result<T, String>;
 
-/// A panel: its title, y axis and the value of a row (and whether the row reached it).
+/// A panel: its title, y axis and the value of a row, if it has one (and whether all its pools
+/// were Ready).
 struct Panel {
     title: &'static str,
     y_desc: &'static str,
     target: f64,
-    value: fn(&Row) -> (f64, bool),
+    value: fn(&Row) -> Option<(f64, bool)>,
 }
 
 /// Draws both panels into `path`.
@@ -29,13 +30,13 @@ pub fn draw(groups: &[(String, Vec<Row>)], path: &Path) -> Result<()> {
         title: "time to all Ready (× = not Ready: time waited)",
         y_desc: "seconds",
         target: 60.0,
-        value: |row| (row.ready_s.unwrap_or(row.waited_s), row.ready_s.is_some()),
+        value: |row| Some((row.ready_s.unwrap_or(row.waited_s), row.ready_s.is_some())),
     };
     let rest = Panel {
         title: "operator requests at rest (no Leases)",
         y_desc: "non-watch requests / pool / minute",
         target: 1.0,
-        value: |row| (row.rest_per_pool_minute(), row.ready_s.is_some()),
+        value: |row| Some((row.rest_per_pool_minute()?, row.ready_s.is_some())),
     };
     panel(&left, groups, &ready)?;
     panel(&right, groups, &rest)?;
@@ -45,7 +46,7 @@ pub fn draw(groups: &[(String, Vec<Row>)], path: &Path) -> Result<()> {
 fn panel(area: &Area, groups: &[(String, Vec<Row>)], panel: &Panel) -> Result<()> {
     let rows = || groups.iter().flat_map(|(_, rows)| rows);
     let x_max = rows().map(|row| row.pools as f64).fold(10.0, f64::max) * 2.0;
-    let y_max = rows().map(|row| (panel.value)(row).0).fold(panel.target, f64::max) * 1.15;
+    let y_max = rows().filter_map(|row| Some((panel.value)(row)?.0)).fold(panel.target, f64::max) * 1.15;
     let mut chart = ChartBuilder::on(area)
         .caption(panel.title, ("sans-serif", 24))
         .margin(20)
@@ -75,9 +76,9 @@ fn panel(area: &Area, groups: &[(String, Vec<Row>)], panel: &Panel) -> Result<()
         let color = Palette99::pick(index).to_rgba();
         let points: Vec<(f64, f64, bool)> = rows
             .iter()
-            .map(|row| {
-                let (value, reached) = (panel.value)(row);
-                (row.pools as f64, value, reached)
+            .filter_map(|row| {
+                let (value, reached) = (panel.value)(row)?;
+                Some((row.pools as f64, value, reached))
             })
             .collect();
         chart

@@ -87,20 +87,20 @@ impl Row {
         non_watch(&self.operator_creation, |_| true)
     }
 
-    /// The operator's non-watch requests at rest per pool and minute, Leases left out.
-    pub fn rest_per_pool_minute(&self) -> f64 {
-        non_watch(&self.operator_rest, |resource| resource != "leases") as f64
-            / self.pools.max(1) as f64
-            / self.rest_minutes()
+    /// The operator's non-watch requests at rest per pool and minute, Leases left out; `None`
+    /// without a window at rest (the operator was killed).
+    pub fn rest_per_pool_minute(&self) -> Option<f64> {
+        let requests = non_watch(&self.operator_rest, |resource| resource != "leases") as f64;
+        Some(requests / self.pools.max(1) as f64 / self.rest_minutes()?)
     }
 
     /// The operator's Lease requests at rest per minute.
-    fn rest_leases_per_minute(&self) -> f64 {
-        non_watch(&self.operator_rest, |resource| resource == "leases") as f64 / self.rest_minutes()
+    fn rest_leases_per_minute(&self) -> Option<f64> {
+        Some(non_watch(&self.operator_rest, |resource| resource == "leases") as f64 / self.rest_minutes()?)
     }
 
-    fn rest_minutes(&self) -> f64 {
-        (self.rest_s / 60.0).max(1.0 / 60.0)
+    fn rest_minutes(&self) -> Option<f64> {
+        (self.rest_s >= 1.0).then_some(self.rest_s / 60.0)
     }
 }
 
@@ -127,22 +127,39 @@ fn dir() -> PathBuf {
 /// Adds `row` to B3-pools.json (replacing one of the same label and size) and regenerates the
 /// report and the plot from all rows.
 pub fn record(row: Row) {
-    let path = dir().join("B3-pools.json");
-    let mut rows: Vec<Row> = match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display())),
-        Err(_) => Vec::new(),
-    };
+    let mut rows = load();
     match rows.iter_mut().find(|r| r.label == row.label && r.pools == row.pools) {
         Some(old) => *old = row,
         None => rows.push(row),
     }
-    let json = serde_json::to_string_pretty(&rows).unwrap_or_else(|e| panic!("rows as JSON: {e}"));
+    save(&rows);
+}
+
+/// Regenerates the report and the plot from B3-pools.json.
+pub fn regenerate() {
+    save(&load());
+}
+
+fn load() -> Vec<Row> {
+    let path = dir().join("B3-pools.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display())),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn save(rows: &[Row]) {
+    let write = |name: &str, text: String| {
+        let path = dir().join(name);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    };
     std::fs::create_dir_all(dir()).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(&path, json + "\n").unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-    let groups = by_label(&rows);
-    let markdown = dir().join("B3-pools.md");
-    std::fs::write(&markdown, render(&groups))
-        .unwrap_or_else(|e| panic!("writing {}: {e}", markdown.display()));
+    write(
+        "B3-pools.json",
+        serde_json::to_string_pretty(rows).unwrap_or_else(|e| panic!("rows as JSON: {e}")) + "\n",
+    );
+    let groups = by_label(rows);
+    write("B3-pools.md", render(&groups));
     crate::plot::draw(&groups, &dir().join("B3-pools.png")).unwrap_or_else(|e| panic!("{e}"));
 }
 
@@ -178,7 +195,8 @@ fn render(groups: &[(String, Vec<Row>)]) -> String {
          components and the benchmark's polling); the operator's peak RSS (VmHWM) and CPU time \
          from `/proc`; and reconcile p50/p99 interpolated from its \
          `pice_operator_reconcile_duration_seconds` histogram. The operator is killed, and that \
-         recorded, if its RSS passes 6 GiB.\n\n\
+         recorded, if its RSS passes 6 GiB: such a row has no window at rest and no reconcile \
+         figures (–).\n\n\
          **Targets:** 1000 pools Ready in ≤ 60 s; at rest ≤ 1 non-watch API request per pool \
          per minute (Lease renewals aside: shown apart); peak RSS ≤ 256 MiB at 1000 pools.\n\n\
          The machine was shared with compilations while these ran: CPU contention (see the \
@@ -197,13 +215,13 @@ fn render(groups: &[(String, Vec<Row>)]) -> String {
         for row in rows {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.2} | {:.1} | {} / {} | {:.0} | {:.1} / {:.1} | {} / {} | {:.1} |",
+                "| {} | {} | {} | {} | {} | {} | {} / {} | {:.0} | {:.1} / {:.1} | {} / {} | {:.1} |",
                 row.pools,
                 ready_text(row),
                 row.creation_requests(),
                 top(&row.operator_creation),
-                row.rest_per_pool_minute(),
-                row.rest_leases_per_minute(),
+                number(row.rest_per_pool_minute(), 2),
+                number(row.rest_leases_per_minute(), 1),
                 row.apiserver_creation.values().sum::<u64>(),
                 row.apiserver_rest.values().sum::<u64>(),
                 row.peak_rss_mib,
@@ -266,6 +284,10 @@ fn ready_text(row: &Row) -> String {
         }
         (None, None) => format!("not Ready: {}/{} after {:.0} s", row.ready, row.pools, row.waited_s),
     }
+}
+
+fn number(value: Option<f64>, decimals: usize) -> String {
+    value.map_or("–".into(), |v| format!("{v:.decimals$}"))
 }
 
 fn seconds(value: Option<f64>) -> String {
