@@ -76,10 +76,42 @@ impl AuditLog {
     /// a watch (also a list with `watch=true`) counts as verb `watch`. The API server writes its
     /// audit events in batches: wait a second or two after `to` before asking.
     pub fn requests(&self, user: &str, from: Timestamp, to: Timestamp) -> Counts {
+        count_requests(self.lines(), &Who::User(user), from, to)
+    }
+
+    /// Like [`Self::requests`], for the requests whose `User-Agent` is `agent` (the operator
+    /// sends `pice-operator/VERSION (IDENTITY)`), whoever they authenticated as.
+    pub fn requests_of_agent(&self, agent: &str, from: Timestamp, to: Timestamp) -> Counts {
+        count_requests(self.lines(), &Who::Agent(agent), from, to)
+    }
+
+    fn lines(&self) -> impl Iterator<Item = String> {
         let file = std::fs::File::open(&self.path)
             .unwrap_or_else(|e| panic!("opening the audit log {}: {e}", self.path.display()));
-        let lines = BufReader::new(file).lines().map_while(Result::ok);
-        count_requests(lines, user, from, to)
+        BufReader::new(file).lines().map_while(Result::ok)
+    }
+}
+
+/// Whose requests to count.
+enum Who<'a> {
+    /// By authenticated user name.
+    User(&'a str),
+    /// By `User-Agent` header.
+    Agent(&'a str),
+}
+
+impl Who<'_> {
+    fn text(&self) -> &str {
+        match self {
+            Self::User(text) | Self::Agent(text) => text,
+        }
+    }
+
+    fn sent(&self, event: &Event) -> bool {
+        match self {
+            Self::User(user) => event.user.username == *user,
+            Self::Agent(agent) => event.user_agent == *agent,
+        }
     }
 }
 
@@ -96,6 +128,8 @@ struct Event {
     request_uri: String,
     #[serde(default)]
     object_ref: ObjectRef,
+    #[serde(default)]
+    user_agent: String,
     request_received_timestamp: Timestamp,
 }
 
@@ -116,14 +150,14 @@ struct ObjectRef {
 /// Counts the requests of audit events (JSON lines). Each request once: a long-running one
 /// (a watch) at stage ResponseStarted, so a watch still open counts; others at ResponseComplete
 /// or Panic; events of one request share an audit ID.
-fn count_requests(lines: impl Iterator<Item = String>, user: &str, from: Timestamp, to: Timestamp) -> Counts {
+fn count_requests(lines: impl Iterator<Item = String>, who: &Who, from: Timestamp, to: Timestamp) -> Counts {
     let (mut counts, mut seen) = (Counts::new(), HashSet::new());
-    let quoted = format!("\"{user}\"");
+    let quoted = serde_json::to_string(who.text()).unwrap_or_default();
     for line in lines.filter(|line| line.contains(&quoted)) {
         let Ok(event) = serde_json::from_str::<Event>(&line) else { continue };
         let counted_stage = matches!(event.stage.as_str(), "ResponseStarted" | "ResponseComplete" | "Panic");
         let in_window = (from..to).contains(&event.request_received_timestamp);
-        if event.user.username != user || !counted_stage || !in_window || !seen.insert(event.audit_id) {
+        if !who.sent(&event) || !counted_stage || !in_window || !seen.insert(event.audit_id) {
             continue;
         }
         let watch = event.verb == "watch" || event.request_uri.contains("watch=true");
@@ -171,6 +205,7 @@ mod tests {
         serde_json::json!({
             "kind": "Event", "level": "Metadata", "auditID": id, "stage": stage, "verb": verb,
             "requestURI": uri, "user": {"username": user, "groups": ["system:authenticated"]},
+            "userAgent": format!("agent of {user}"),
             "objectRef": {"resource": resource, "namespace": "ns", "subresource": if resource == "pods" { "status" } else { "" }},
             "requestReceivedTimestamp": at, "stageTimestamp": at,
         })
@@ -193,7 +228,7 @@ mod tests {
             "not json".to_owned(),
         ];
         let (from, to) = (t("10").parse().unwrap_or_default(), t("30").parse().unwrap_or_default());
-        let counts = count_requests(lines.into_iter(), op, from, to);
+        let counts = count_requests(lines.clone().into_iter(), &Who::User(op), from, to);
         let want = Counts::from([
             (key("get", "deployments"), 1),
             (key("patch", "pods/status"), 1),
@@ -202,5 +237,22 @@ mod tests {
         ]);
         assert_eq!(counts, want);
         assert_eq!(non_watch_total(&counts), 2);
+        let by_agent = count_requests(lines.into_iter(), &Who::Agent(&format!("agent of {op}")), from, to);
+        assert_eq!(by_agent, want);
+    }
+
+    #[test]
+    fn audit_counts_by_user_agent_only_that_agent() {
+        let t = "2026-01-01T00:00:10.000000Z";
+        let lines = [
+            event("1", "ResponseComplete", "get", "admin", "/api/v1/x", "deployments", t),
+            event("2", "ResponseComplete", "list", "other", "/api/v1/x", "services", t),
+        ];
+        let (from, to) = (
+            "2026-01-01T00:00:00Z".parse().unwrap_or_default(),
+            "2026-01-01T00:01:00Z".parse().unwrap_or_default(),
+        );
+        let counts = count_requests(lines.into_iter(), &Who::Agent("agent of other"), from, to);
+        assert_eq!(counts, Counts::from([(key("list", "services"), 1)]));
     }
 }
