@@ -1,7 +1,8 @@
 //! What the cluster reports about a pool's children, read from the caches once per reconcile
 //! (and per autoscaler sync) and shared by the replica plan and the status.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -15,9 +16,9 @@ use pice_api::InferencePool;
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
     /// The pool's Deployments by name.
-    pub deployments: BTreeMap<String, Deployment>,
+    pub deployments: BTreeMap<String, Arc<Deployment>>,
     /// The pool's pods.
-    pub pods: Vec<Pod>,
+    pub pods: Vec<Arc<Pod>>,
 }
 
 /// Replica counts of one Deployment.
@@ -34,10 +35,27 @@ impl Observed {
         let (name, namespace) = (pool.name_any(), pool.namespace().unwrap_or_default());
         let deployments = labelled(&caches.deployments, &namespace, POOL_LABEL, &name);
         let pods = labelled(&caches.pods, &namespace, POOL_LABEL, &name);
-        Self {
-            deployments: deployments.iter().map(|d| (d.name_any(), d.as_ref().clone())).collect(),
-            pods: pods.iter().map(|p| p.as_ref().clone()).collect(),
+        Self { deployments: deployments.into_iter().map(|d| (d.name_any(), d)).collect(), pods }
+    }
+
+    /// The Deployments and pods of every pool, by namespace and pool name, from one pass over
+    /// the caches (the autoscaler looks at every pool each sync).
+    pub fn of_every_pool(caches: &Caches) -> HashMap<(String, String), Self> {
+        let mut every: HashMap<(String, String), Self> = HashMap::new();
+        let pool_of = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            Some((meta.namespace.clone()?, meta.labels.as_ref()?.get(POOL_LABEL)?.clone()))
+        };
+        for deployment in caches.deployments.state() {
+            if let Some(key) = pool_of(&deployment.metadata) {
+                every.entry(key).or_default().deployments.insert(deployment.name_any(), deployment);
+            }
         }
+        for pod in caches.pods.state() {
+            if let Some(key) = pool_of(&pod.metadata) {
+                every.entry(key).or_default().pods.push(pod);
+            }
+        }
+        every
     }
 
     /// The replicas a Deployment asks for now (`None` when it does not exist yet).

@@ -64,11 +64,14 @@ async fn reconcile_inner(pool: &InferencePool, ctx: &Context) -> Result<Action> 
 }
 
 /// The autoscaler's last plan of the pool's edge Deployments, or a new one when it has none for
-/// the current spec (a new pool, a changed spec); `previous` is what the cache holds now.
+/// the current spec (a new pool, a changed spec) or measured other agents than the ready ones;
+/// `previous` is what the cache holds now.
 async fn plans(pool: &InferencePool, ctx: &Context, observed: &Observed) -> Vec<ModelPlan> {
-    let mut plans = match ctx.plans.current(pool) {
+    let current =
+        ctx.plans.current(pool).filter(|plans| !scale::measured_other_agents(pool, plans, observed));
+    let mut plans = match current {
         Some(plans) => plans,
-        None => scale::replan(pool, ctx, observed).await.0,
+        None => scale::replan(pool, ctx, observed, &scale::Cluster::of(&ctx.caches)).await.0,
     };
     for plan in &mut plans {
         plan.previous = observed.replicas(&plan.deployment);
@@ -123,7 +126,8 @@ async fn record_scaling(pool: &InferencePool, ctx: &Context, plans: &[ModelPlan]
     }
 }
 
-/// Writes the status when it differs from the stored one, and records events on transitions.
+/// Writes the status when it differs from the stored one, and records events on transitions
+/// (of a condition the pool had before, or to Degraded).
 async fn publish_status(pool: &InferencePool, ctx: &Context, status: InferencePoolStatus) -> Result<()> {
     let previous = pool.status.clone().unwrap_or_default();
     if previous == status {
@@ -145,6 +149,12 @@ async fn publish_status(pool: &InferencePool, ctx: &Context, status: InferencePo
             READY => condition.status == "False",
             _ => false,
         };
+        // A new pool's first conditions are news only when something is wrong: a thousand new
+        // pools would otherwise post five events each before any of them is Ready.
+        let first = !previous.conditions.iter().any(|c| c.type_ == condition.type_);
+        if first && !(condition.type_ == DEGRADED && warning) {
+            continue;
+        }
         let event = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: condition.reason.clone(),

@@ -199,7 +199,8 @@ fn degraded(observed: &Observed) -> State {
         let message = format!("model weights could not be fetched: {}", parts.join("; "));
         return State::new(DEGRADED, true, "WeightsUnavailable", message);
     }
-    let unschedulable: Vec<&Pod> = observed.pods.iter().filter(|p| is_unschedulable(p)).collect();
+    let unschedulable: Vec<&Pod> =
+        observed.pods.iter().map(AsRef::as_ref).filter(|p| is_unschedulable(p)).collect();
     if unschedulable.is_empty() {
         return State::new(DEGRADED, false, "AsExpected", "no problem found");
     }
@@ -286,7 +287,7 @@ mod tests {
                 ready_replicas: Some(ready(want)),
                 ..DeploymentStatus::default()
             });
-            (d.name_any(), d)
+            (d.name_any(), std::sync::Arc::new(d))
         });
         Observed { deployments: deployments.collect(), pods: Vec::new() }
     }
@@ -353,7 +354,7 @@ mod tests {
             }]),
             ..PodStatus::default()
         });
-        observed.pods.push(pod);
+        observed.pods.push(std::sync::Arc::new(pod));
         let status = compute(&pool(), &desired, &observed, &[], &now());
         let degraded = status.conditions.iter().find(|c| c.type_ == DEGRADED).expect("Degraded");
         assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "WeightsUnavailable"));
@@ -380,7 +381,7 @@ mod tests {
             ..PodStatus::default()
         });
         assert!(is_unschedulable(&pod));
-        observed.pods.push(pod);
+        observed.pods.push(std::sync::Arc::new(pod));
         let status = compute(&pool(), &desired, &observed, &[], &now());
         let degraded = status.conditions.iter().find(|c| c.type_ == DEGRADED).expect("Degraded");
         assert_eq!(degraded.status, "True");

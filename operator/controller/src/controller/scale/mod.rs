@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
 
 use super::Context;
+use super::cache::Caches;
 use super::observed::Observed;
 use crate::autoscale::{Wake, decide};
 use crate::placement;
@@ -20,14 +21,57 @@ use pice_api::{EdgePool, InferencePool};
 
 pub use plan::{ModelPlan, replicas};
 
+/// Whether `plans` were measured on other agents than the pool's ready ones now (a replica
+/// became ready or went away since): the queue and the status they give are out of date.
+pub fn measured_other_agents(pool: &InferencePool, plans: &[ModelPlan], observed: &Observed) -> bool {
+    let name = pool.name_any();
+    pool.spec.edge.pools.iter().any(|edge_pool| {
+        edge_pool.models.iter().any(|model| {
+            let deployment = crate::children::names::edge(&name, &edge_pool.name, &model.name);
+            let agents = plan::ready_agents(observed, &edge_pool.name, model);
+            plans.iter().find(|p| p.deployment == deployment).is_none_or(|p| p.agents != agents)
+        })
+    })
+}
+
+/// What a plan reads of the cluster besides the pool's own children: the Nodes, and the pods
+/// bound to each (any namespace), taken from the caches once per autoscaler pass.
+pub struct Cluster {
+    nodes: Vec<Arc<Node>>,
+    pods_by_node: HashMap<String, Vec<Arc<Pod>>>,
+}
+
+impl Cluster {
+    /// The cached Nodes and pods.
+    pub fn of(caches: &Caches) -> Self {
+        let mut pods_by_node: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
+        for pod in caches.pods.state() {
+            if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
+                pods_by_node.entry(node).or_default().push(pod);
+            }
+        }
+        Self { nodes: caches.nodes.state(), pods_by_node }
+    }
+
+    /// Every pod bound to one of `nodes`.
+    fn pods_on(&self, nodes: &[Node]) -> Vec<Arc<Pod>> {
+        let bound = nodes.iter().filter_map(|n| self.pods_by_node.get(n.metadata.name.as_deref()?));
+        bound.flatten().cloned().collect()
+    }
+}
+
 /// Measures, decides and records the plan of every edge Deployment of a pool; says whether it
 /// differs from the plan kept before.
-pub async fn replan(pool: &InferencePool, ctx: &Context, observed: &Observed) -> (Vec<ModelPlan>, bool) {
-    let nodes = ctx.caches.nodes.state();
+pub async fn replan(
+    pool: &InferencePool,
+    ctx: &Context,
+    observed: &Observed,
+    cluster: &Cluster,
+) -> (Vec<ModelPlan>, bool) {
     let wake = wake_signal(pool, ctx, observed).await;
     let mut plans = Vec::new();
     for edge_pool in &pool.spec.edge.pools {
-        plans.extend(plan_edge_pool(pool, edge_pool, &nodes, ctx, observed, wake).await);
+        plans.extend(plan_edge_pool(pool, edge_pool, cluster, ctx, observed, wake).await);
     }
     let (name, namespace) = (pool.name_any(), pool.namespace().unwrap_or_default());
     for plan in &plans {
@@ -58,14 +102,18 @@ async fn wake_signal(pool: &InferencePool, ctx: &Context, observed: &Observed) -
 async fn plan_edge_pool(
     pool: &InferencePool,
     edge_pool: &EdgePool,
-    nodes: &[Arc<Node>],
+    cluster: &Cluster,
     ctx: &Context,
     observed: &Observed,
     wake: Wake,
 ) -> Vec<ModelPlan> {
-    let eligible: Vec<Node> =
-        nodes.iter().filter(|n| placement::matches(edge_pool, n)).map(|n| n.as_ref().clone()).collect();
-    let pods = pods_on(ctx, &eligible);
+    let eligible: Vec<Node> = cluster
+        .nodes
+        .iter()
+        .filter(|n| placement::matches(edge_pool, n))
+        .map(|n| n.as_ref().clone())
+        .collect();
+    let pods = cluster.pods_on(&eligible);
     let capacity = plan::capacity(pool, edge_pool, &eligible, &pods);
     let mut plans = Vec::new();
     for model in &edge_pool.models {
@@ -79,14 +127,6 @@ async fn plan_edge_pool(
         plans.push(inputs.into_plan(measured, decision));
     }
     plans
-}
-
-/// Every cached pod bound to one of `nodes`, in any namespace.
-fn pods_on(ctx: &Context, nodes: &[Node]) -> Vec<Arc<Pod>> {
-    let names: HashSet<String> = nodes.iter().map(ResourceExt::name_any).collect();
-    let bound =
-        |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some_and(|n| names.contains(n));
-    ctx.caches.pods.state_filter(bound)
 }
 
 /// The last plan of each pool (by uid).

@@ -39,6 +39,8 @@ pub struct ModelPlan {
     pub reason: String,
     /// Requests that found no edge replica and woke the Deployment from zero.
     pub woken_by: Option<u64>,
+    /// The ready agents whose queue was measured (`ip:port`).
+    pub agents: Vec<String>,
 }
 
 /// Replicas by Deployment name, for building the children.
@@ -132,6 +134,7 @@ impl ModelInputs {
             unmeasured: measured.err(),
             reason: decision.reason,
             woken_by: decision.woken_by,
+            agents: self.target.agents,
         }
     }
 }
@@ -152,7 +155,7 @@ pub fn gateways(observed: &Observed) -> Vec<String> {
 }
 
 /// `ip:port` of the edge agents of the ready pods of one model.
-fn ready_agents(observed: &Observed, edge_pool: &str, model: &EdgeModel) -> Vec<String> {
+pub fn ready_agents(observed: &Observed, edge_pool: &str, model: &EdgeModel) -> Vec<String> {
     let model_label = names::model_label(&model.name);
     let mut agents: Vec<String> = observed
         .pods

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
@@ -51,7 +52,10 @@ fn only_ready_live_pods_of_the_model_are_measured_in_address_order() {
             deleting(edge_pod("store-east", &model.name, "10.0.0.4", true)),
             edge_pod("factory-west", &model.name, "10.0.0.5", true),
             edge_pod("store-east", "another-model", "10.0.0.6", true),
-        ],
+        ]
+        .into_iter()
+        .map(Arc::new)
+        .collect(),
     };
     let inputs = ModelInputs::new(&pool, edge_pool, model, &PoolCapacity::default(), &observed);
     assert_eq!(inputs.target.agents, ["10.0.0.2:50051", "10.0.0.9:50051"]);
@@ -68,7 +72,10 @@ fn every_live_gateway_pod_with_an_ip_counts_ready_or_not() {
             gateway(None, true),
             deleting(gateway(Some("10.1.0.2"), true)),
             pod(&[(COMPONENT_LABEL, "edge")], Some("10.1.0.3"), true),
-        ],
+        ]
+        .into_iter()
+        .map(Arc::new)
+        .collect(),
     };
     assert_eq!(gateways(&observed), ["10.1.0.1:8080", "10.1.0.7:8080"]);
 }
@@ -96,7 +103,8 @@ fn a_new_deployment_starts_from_min_and_an_existing_one_from_its_replicas() {
         spec: Some(DeploymentSpec { replicas: Some(4), ..Default::default() }),
         ..Default::default()
     };
-    let observed = Observed { deployments: [(fresh.deployment.clone(), deployment)].into(), pods: vec![] };
+    let observed =
+        Observed { deployments: [(fresh.deployment.clone(), Arc::new(deployment))].into(), pods: vec![] };
     let existing = ModelInputs::new(&pool, edge_pool, model, &capacity, &observed);
     assert_eq!((existing.previous, existing.current), (Some(4), 4));
 }
@@ -119,4 +127,29 @@ fn the_plan_keeps_the_decision_and_why_the_queue_was_not_measured() {
     let measured = inputs.into_plan(Ok(7.5), decision);
     assert_eq!((measured.queue, measured.unmeasured.as_deref()), (Some(7.5), None));
     assert_eq!(replicas(&[measured]).get("assistant-store-east-qwen2-5-1-5b-instruct"), Some(&2));
+}
+
+#[test]
+fn a_plan_measured_before_a_replica_became_ready_is_out_of_date() {
+    let pool = pool();
+    let plans_for = |observed: &Observed| -> Vec<ModelPlan> {
+        let models = pool.spec.edge.pools.iter().flat_map(|e| e.models.iter().map(move |m| (e, m)));
+        let decision = Decision { replicas: 1, reason: "r".into(), woken_by: None };
+        let capacity = PoolCapacity::default();
+        models
+            .map(|(e, m)| {
+                ModelInputs::new(&pool, e, m, &capacity, observed).into_plan(Ok(0.0), decision.clone())
+            })
+            .collect()
+    };
+    let before = plans_for(&Observed::default());
+    assert!(!super::super::measured_other_agents(&pool, &before, &Observed::default()));
+    let model = &pool.spec.edge.pools[0].models[0].name;
+    let one_ready = Observed {
+        deployments: BTreeMap::new(),
+        pods: vec![Arc::new(edge_pod("store-east", model, "10.0.0.2", true))],
+    };
+    assert!(super::super::measured_other_agents(&pool, &before, &one_ready));
+    assert!(!super::super::measured_other_agents(&pool, &plans_for(&one_ready), &one_ready));
+    assert!(super::super::measured_other_agents(&pool, &[], &Observed::default()), "no plan at all");
 }

@@ -3,18 +3,20 @@
 //! own timeout), and asks for a reconcile of exactly the pools whose plan changed (replicas,
 //! capacity, queue or reason). The reconcile then writes what changed, and nothing else.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::channel::mpsc::Sender;
 use futures::{SinkExt, StreamExt, stream};
+use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::time::MissedTickBehavior;
 
 use super::super::Context;
 use super::super::observed::Observed;
 use super::super::validate::validate;
-use super::replan;
+use super::{Cluster, replan};
 use pice_api::InferencePool;
 
 /// Runs until the caches stop or the reconcile side hangs up.
@@ -35,8 +37,9 @@ pub async fn run(
         // wakes one waiter only. Before it is filled it is empty, and the pass does nothing.
         let live = pools.state();
         ctx.forget_all_but(&live);
+        let (observed, cluster) = (Observed::of_every_pool(&ctx.caches), Cluster::of(&ctx.caches));
         let changed: Vec<ObjectRef<InferencePool>> = stream::iter(live)
-            .map(|pool| sync_pool(&ctx, pool))
+            .map(|pool| sync_pool(&ctx, &observed, &cluster, pool))
             .buffer_unordered(ctx.settings.measure_concurrency)
             .filter_map(|changed| async move { changed })
             .collect()
@@ -51,14 +54,20 @@ pub async fn run(
 }
 
 /// Plans one pool; the pool to reconcile when its plan changed.
-async fn sync_pool(ctx: &Context, pool: Arc<InferencePool>) -> Option<ObjectRef<InferencePool>> {
+async fn sync_pool(
+    ctx: &Context,
+    every_pool: &HashMap<(String, String), Observed>,
+    cluster: &Cluster,
+    pool: Arc<InferencePool>,
+) -> Option<ObjectRef<InferencePool>> {
     let plannable = pool.metadata.deletion_timestamp.is_none()
         && !pool.spec.edge.pools.is_empty()
         && validate(&pool).is_empty();
     if !plannable {
         return None;
     }
-    let observed = Observed::of(&pool, &ctx.caches);
-    let (_, changed) = replan(&pool, ctx, &observed).await;
+    let key = (pool.namespace().unwrap_or_default(), pool.name_any());
+    let observed = every_pool.get(&key).cloned().unwrap_or_default();
+    let (_, changed) = replan(&pool, ctx, &observed, cluster).await;
     changed.then(|| ObjectRef::from_obj(pool.as_ref()))
 }
