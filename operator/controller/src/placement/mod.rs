@@ -30,24 +30,44 @@ pub fn capacity<P: Borrow<Pod>>(
     pods: &[P],
     is_own: impl Fn(&Pod) -> bool,
 ) -> PoolCapacity {
+    let others: Vec<&Pod> = pods.iter().map(Borrow::borrow).filter(|p| !is_own(p)).collect();
+    let taken = Taken::of(&others);
+    capacity_with(pool, nodes, |node| taken.on(node))
+}
+
+/// Like [`capacity`], with `taken(node)` the requests on a node that are not the pool's own.
+pub fn capacity_with(pool: &EdgePool, nodes: &[Node], taken: impl Fn(&Node) -> Resources) -> PoolCapacity {
     let eligible: Vec<&Node> = nodes.iter().filter(|n| matches(pool, n)).collect();
-    let mut by_node: HashMap<&str, Vec<&Pod>> = HashMap::new();
-    for pod in pods.iter().map(Borrow::borrow).filter(|p| holds_room(p) && !is_own(p)) {
-        if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
-            by_node.entry(node).or_default().push(pod);
-        }
-    }
-    let mut free: Vec<Resources> = eligible
-        .iter()
-        .map(|node| {
-            let on_node = by_node.get(node.metadata.name.as_deref().unwrap_or_default());
-            let taken = on_node.into_iter().flatten().map(|p| Resources::requested_by(p));
-            taken.fold(Resources::allocatable(node), |free, used| free.minus(&used))
-        })
-        .collect();
+    let mut free: Vec<Resources> =
+        eligible.iter().map(|node| Resources::allocatable(node).minus(&taken(node))).collect();
     let max = pool.replicas.max;
     let fits = pool.models.iter().map(|model| (model.name.clone(), place(model, max, &mut free))).collect();
     PoolCapacity { nodes: eligible.len(), fits }
+}
+
+/// What the pods bound to each node request (those that have not finished), summed once so that
+/// many edge pools can be sized against the same nodes.
+#[derive(Clone, Debug, Default)]
+pub struct Taken(HashMap<String, Resources>);
+
+impl Taken {
+    /// The requests of `pods`, by the node each is bound to.
+    pub fn of<P: Borrow<Pod>>(pods: &[P]) -> Self {
+        let mut taken: HashMap<String, Resources> = HashMap::new();
+        for pod in pods.iter().map(Borrow::borrow).filter(|p| holds_room(p)) {
+            if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()) {
+                let sum = taken.entry(node.clone()).or_default();
+                *sum = sum.plus(&Resources::requested_by(pod));
+            }
+        }
+        Self(taken)
+    }
+
+    /// What is requested on `node`.
+    pub fn on(&self, node: &Node) -> Resources {
+        let name = node.metadata.name.as_deref().unwrap_or_default();
+        self.0.get(name).cloned().unwrap_or_default()
+    }
 }
 
 /// Fills the nodes with up to `max` replicas of `model` and returns how many fit; the room they

@@ -47,7 +47,8 @@ impl Resources {
         Self(left)
     }
 
-    fn plus(&self, other: &Self) -> Self {
+    /// `self` plus `other`, resource by resource.
+    pub fn plus(&self, other: &Self) -> Self {
         let mut sum = self.0.clone();
         for (name, amount) in &other.0 {
             *sum.entry(name.clone()).or_insert(0.0) += amount;

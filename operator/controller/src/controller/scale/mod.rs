@@ -9,14 +9,14 @@ pub mod sync;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
 
 use super::Context;
 use super::cache::Caches;
 use super::observed::Observed;
 use crate::autoscale::{Wake, decide};
-use crate::placement;
+use crate::placement::{self, Taken};
 use pice_api::{EdgePool, InferencePool};
 
 pub use plan::{ModelPlan, replicas};
@@ -34,29 +34,17 @@ pub fn measured_other_agents(pool: &InferencePool, plans: &[ModelPlan], observed
     })
 }
 
-/// What a plan reads of the cluster besides the pool's own children: the Nodes, and the pods
-/// bound to each (any namespace), taken from the caches once per autoscaler pass.
+/// What a plan reads of the cluster besides the pool's own children: the Nodes, and what the
+/// pods bound to each request (any namespace), taken from the caches once per autoscaler pass.
 pub struct Cluster {
     nodes: Vec<Arc<Node>>,
-    pods_by_node: HashMap<String, Vec<Arc<Pod>>>,
+    taken: Taken,
 }
 
 impl Cluster {
-    /// The cached Nodes and pods.
+    /// The cached Nodes and what the cached pods request on each.
     pub fn of(caches: &Caches) -> Self {
-        let mut pods_by_node: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
-        for pod in caches.pods.state() {
-            if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
-                pods_by_node.entry(node).or_default().push(pod);
-            }
-        }
-        Self { nodes: caches.nodes.state(), pods_by_node }
-    }
-
-    /// Every pod bound to one of `nodes`.
-    fn pods_on(&self, nodes: &[Node]) -> Vec<Arc<Pod>> {
-        let bound = nodes.iter().filter_map(|n| self.pods_by_node.get(n.metadata.name.as_deref()?));
-        bound.flatten().cloned().collect()
+        Self { nodes: caches.nodes.state(), taken: Taken::of(&caches.pods.state()) }
     }
 }
 
@@ -113,8 +101,7 @@ async fn plan_edge_pool(
         .filter(|n| placement::matches(edge_pool, n))
         .map(|n| n.as_ref().clone())
         .collect();
-    let pods = cluster.pods_on(&eligible);
-    let capacity = plan::capacity(pool, edge_pool, &eligible, &pods);
+    let capacity = plan::capacity(edge_pool, &eligible, &cluster.taken, observed);
     let mut plans = Vec::new();
     for model in &edge_pool.models {
         let inputs = plan::ModelInputs::new(pool, edge_pool, model, &capacity, observed);

@@ -7,9 +7,9 @@ use kube::ResourceExt;
 
 use super::super::observed::Observed;
 use crate::autoscale::{Decision, Policy, Target};
-use crate::children::names::{self, COMPONENT_LABEL, EDGE_POOL_LABEL, POOL_LABEL};
+use crate::children::names::{self, COMPONENT_LABEL, EDGE_POOL_LABEL};
 use crate::children::{AGENT_GRPC_PORT, EdgeReplicas, GATEWAY_CONTAINER_PORT};
-use crate::placement::{self, PoolCapacity};
+use crate::placement::{self, PoolCapacity, Taken};
 use pice_api::{EdgeModel, EdgePool, InferencePool};
 
 /// What was decided for one model on one edge pool.
@@ -48,20 +48,17 @@ pub fn replicas(plans: &[ModelPlan]) -> EdgeReplicas {
     plans.iter().map(|p| (p.deployment.clone(), p.replicas)).collect()
 }
 
-/// The room on an edge pool's `nodes` for its models, not counting the pool's own replicas
-/// among `pods` (they are what is being sized).
-pub fn capacity<P: std::borrow::Borrow<Pod>>(
-    pool: &InferencePool,
-    edge_pool: &EdgePool,
-    nodes: &[Node],
-    pods: &[P],
-) -> PoolCapacity {
-    let name = pool.name_any();
-    let own = |p: &Pod| {
-        let labels = p.labels();
-        labels.get(POOL_LABEL) == Some(&name) && labels.get(EDGE_POOL_LABEL) == Some(&edge_pool.name)
-    };
-    placement::capacity(edge_pool, nodes, pods, own)
+/// The room on an edge pool's `nodes` for its models, given what every pod on them requests
+/// (`taken`), not counting the pool's own replicas there (they are what is being sized).
+pub fn capacity(edge_pool: &EdgePool, nodes: &[Node], taken: &Taken, observed: &Observed) -> PoolCapacity {
+    let own: Vec<&Pod> = observed
+        .pods
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|p| p.labels().get(EDGE_POOL_LABEL) == Some(&edge_pool.name))
+        .collect();
+    let own = Taken::of(&own);
+    placement::capacity_with(edge_pool, nodes, |node| taken.on(node).minus(&own.on(node)))
 }
 
 /// The autoscaling policy of one model on `edge_pool`, capped at the `fits` replicas that fit.

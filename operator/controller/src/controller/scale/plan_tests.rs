@@ -153,3 +153,32 @@ fn a_plan_measured_before_a_replica_became_ready_is_out_of_date() {
     assert!(!super::super::measured_other_agents(&pool, &plans_for(&one_ready), &one_ready));
     assert!(super::super::measured_other_agents(&pool, &[], &Observed::default()), "no plan at all");
 }
+
+#[test]
+fn the_pools_own_replicas_do_not_count_as_taken_room() {
+    let pool = pool();
+    let edge_pool = &pool.spec.edge.pools[0];
+    let node: Node = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "n1", "labels": edge_pool.node_selector},
+        "status": {"allocatable": {"cpu": "8", "memory": "64Gi", "pods": "110"}},
+    }))
+    .unwrap();
+    let on_n1 = |labels: &[(&str, &str)], cpu: &str| {
+        let mut pod = pod(labels, Some("10.0.0.1"), true);
+        pod.spec = serde_json::from_value(serde_json::json!(
+            {"nodeName": "n1", "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]}
+        ))
+        .unwrap();
+        Arc::new(pod)
+    };
+    let own = on_n1(&[(EDGE_POOL_LABEL, edge_pool.name.as_str())], "2");
+    let other = on_n1(&[], "2");
+    let taken = Taken::of(&[own.clone(), other]);
+    let observed = Observed { deployments: BTreeMap::new(), pods: vec![own] };
+    let mut tolerant = edge_pool.clone();
+    tolerant.tolerations = Vec::new();
+    let capacity = capacity(&tolerant, &[node], &taken, &observed);
+    // 8 cpu less the other pod's 2 leaves room for 3 replicas of 2 cpu (the own replica's room is
+    // counted as free: it is one of the replicas being sized).
+    assert_eq!((capacity.nodes, capacity.fits.get(&edge_pool.models[0].name).copied()), (1, Some(3)));
+}
