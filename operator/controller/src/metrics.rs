@@ -1,5 +1,8 @@
 //! Prometheus metrics of the operator, registered in a registry passed in (never the global one).
 
+use std::collections::HashMap;
+
+use prometheus::core::Collector;
 use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// The operator's metrics.
@@ -128,5 +131,59 @@ impl Metrics {
     fn set_replicas(&self, labels: &[&str], desired: i32, ready: i32) {
         self.desired_replicas.with_label_values(labels).set(i64::from(desired));
         self.ready_replicas.with_label_values(labels).set(i64::from(ready));
+    }
+
+    /// Drops the series of pools for which `live(namespace, pool)` says no (deleted pools), so
+    /// that the metrics follow the pools there are, not every pool there ever was.
+    pub fn forget_pools(&self, live: impl Fn(&str, &str) -> bool) {
+        forget(&self.desired_replicas, &live);
+        forget(&self.ready_replicas, &live);
+        forget(&self.queue_depth, &live);
+        forget(&self.scale_events, &live);
+        forget(&self.wakeups, &live);
+    }
+}
+
+/// Removes the series of `vec` whose `namespace` and `pool` labels `live` rejects.
+fn forget<T: prometheus::core::MetricVecBuilder>(
+    vec: &prometheus::core::MetricVec<T>,
+    live: &impl Fn(&str, &str) -> bool,
+) {
+    for family in vec.collect() {
+        for metric in family.get_metric() {
+            let labels: HashMap<&str, &str> =
+                metric.get_label().iter().map(|l| (l.name(), l.value())).collect();
+            let (namespace, pool) = (labels.get("namespace"), labels.get("pool"));
+            if let (Some(namespace), Some(pool)) = (namespace, pool)
+                && !live(namespace, pool)
+            {
+                let _ = vec.remove(&labels);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_series_of_a_deleted_pool_are_dropped_and_the_others_kept() {
+        let registry = Registry::new();
+        let metrics = Metrics::register(&registry).unwrap();
+        for pool in ["kept", "gone"] {
+            metrics.set_replicas(&[pool, "ns", "edge", "site", "m"], 2, 1);
+            metrics.queue_depth.with_label_values(&[pool, "ns", "site", "m"]).set(3.0);
+        }
+        metrics.forget_pools(|namespace, pool| namespace == "ns" && pool == "kept");
+        let pools: Vec<String> = registry
+            .gather()
+            .iter()
+            .flat_map(|family| family.get_metric().iter())
+            .flat_map(|metric| metric.get_label().iter())
+            .filter(|label| label.name() == "pool")
+            .map(|label| label.value().to_string())
+            .collect();
+        assert_eq!(pools, ["kept", "kept", "kept"], "desired, queue and ready series of the kept pool only");
     }
 }
