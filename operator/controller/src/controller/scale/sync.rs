@@ -4,6 +4,7 @@
 //! capacity, queue or reason). The reconcile then writes what changed, and nothing else.
 
 use std::collections::HashMap;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,18 +39,19 @@ pub async fn run(
         let live = pools.state();
         ctx.forget_all_but(&live);
         let (observed, cluster) = (Observed::of_every_pool(&ctx.caches), Cluster::of(&ctx.caches));
-        let changed: Vec<ObjectRef<InferencePool>> = stream::iter(live)
-            .map(|pool| sync_pool(&ctx, &observed, &cluster, pool))
-            .buffer_unordered(ctx.settings.measure_concurrency)
-            .filter_map(|changed| async move { changed })
-            .collect()
-            .await;
-        ctx.metrics.autoscaler_sync_duration.observe(started.elapsed().as_secs_f64());
-        for pool in changed {
+        // A changed pool is reconciled at once, not after the slowest agent of the pass.
+        let mut changed = pin!(
+            stream::iter(live)
+                .map(|pool| sync_pool(&ctx, &observed, &cluster, pool))
+                .buffer_unordered(ctx.settings.measure_concurrency)
+                .filter_map(|changed| async move { changed })
+        );
+        while let Some(pool) = changed.next().await {
             if reconcile.send(pool).await.is_err() {
                 return;
             }
         }
+        ctx.metrics.autoscaler_sync_duration.observe(started.elapsed().as_secs_f64());
     }
 }
 
