@@ -62,40 +62,24 @@ impl Child for Deployment {
     }
 }
 
-impl Child for Service {
-    fn cache(caches: &Caches) -> &Store<Self> {
-        &caches.services
-    }
+/// Kinds whose only tie to the caches is which store holds them.
+macro_rules! cached_in {
+    ($($kind:ty => $store:ident),* $(,)?) => {$(
+        impl Child for $kind {
+            fn cache(caches: &Caches) -> &Store<Self> {
+                &caches.$store
+            }
+        }
+    )*};
 }
 
-impl Child for ConfigMap {
-    fn cache(caches: &Caches) -> &Store<Self> {
-        &caches.config_maps
-    }
-}
-
-impl Child for ServiceAccount {
-    fn cache(caches: &Caches) -> &Store<Self> {
-        &caches.service_accounts
-    }
-}
-
-impl Child for Role {
-    fn cache(caches: &Caches) -> &Store<Self> {
-        &caches.roles
-    }
-}
-
-impl Child for RoleBinding {
-    fn cache(caches: &Caches) -> &Store<Self> {
-        &caches.role_bindings
-    }
-}
-
-impl Child for PodDisruptionBudget {
-    fn cache(caches: &Caches) -> &Store<Self> {
-        &caches.disruption_budgets
-    }
+cached_in! {
+    Service => services,
+    ConfigMap => config_maps,
+    ServiceAccount => service_accounts,
+    Role => roles,
+    RoleBinding => role_bindings,
+    PodDisruptionBudget => disruption_budgets,
 }
 
 /// The hashes written in the last [`WRITE_SETTLES`], by object, so that a reconcile that runs
@@ -105,13 +89,17 @@ pub struct RecentWrites(Mutex<HashMap<String, (String, Instant)>>);
 
 impl RecentWrites {
     fn get(&self, key: &str) -> Option<String> {
-        let mut writes = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        writes.retain(|_, (_, at)| at.elapsed() < WRITE_SETTLES);
-        writes.get(key).map(|(hash, _)| hash.clone())
+        let writes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        writes.get(key).filter(|(_, at)| at.elapsed() < WRITE_SETTLES).map(|(hash, _)| hash.clone())
     }
 
     fn remember(&self, key: String, hash: String) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, (hash, Instant::now()));
+    }
+
+    /// Forgets the writes that have settled (called once per autoscaler pass, not per lookup).
+    pub fn forget_settled(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (_, at)| at.elapsed() < WRITE_SETTLES);
     }
 }
 

@@ -162,6 +162,7 @@ impl Context {
         self.failures.lock().unwrap_or_else(|e| e.into_inner()).retain(|pool, _| keys.contains(pool));
         self.histories.lock().unwrap_or_else(|e| e.into_inner()).retain(|d, _| deployments.contains(d));
         self.metrics.forget_pools(|namespace, pool| keys.contains(&format!("{namespace}/{pool}")));
+        self.recent_writes.forget_settled();
     }
 }
 
