@@ -36,6 +36,11 @@ impl Ewma {
     pub fn get(&self) -> f64 {
         self.value
     }
+
+    /// Whether a sample has replaced the prior.
+    pub fn measured(&self) -> bool {
+        self.samples > 0
+    }
 }
 
 /// How one generation went: time to the first token and per-token decode time.

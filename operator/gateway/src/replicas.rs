@@ -45,7 +45,8 @@ struct ReplicaState {
 }
 
 impl Replica {
-    fn new(addr: &str, tls: Option<&ClientTlsConfig>) -> Result<Self, tonic::transport::Error> {
+    /// A replica not yet heard from; its first expansions are estimated at `speed`.
+    fn new(addr: &str, tls: Option<&ClientTlsConfig>, speed: Speed) -> Result<Self, tonic::transport::Error> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))?
             .connect_timeout(CONNECT_TIMEOUT)
@@ -55,8 +56,8 @@ impl Replica {
         }
         let state = ReplicaState {
             link: Ewma::new(0.005),
-            ttft: Ewma::new(0.15),
-            tpot: Ewma::new(0.02),
+            ttft: Ewma::new(speed.ttft),
+            tpot: Ewma::new(speed.tpot),
             reported_busy: 0,
             slots: 1,
             ready: false,
@@ -138,6 +139,30 @@ impl Replica {
     }
 }
 
+/// The time to first token and per token a replica is estimated at before it has served.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Speed {
+    ttft: f64,
+    tpot: f64,
+}
+
+impl Speed {
+    /// Before anything is measured: a small model on an edge GPU.
+    const PRIOR: Self = Self { ttft: 0.15, tpot: 0.02 };
+
+    /// The fastest a measured replica has been, else the prior. A new replica starts there so
+    /// that the scheduler tries it: a pessimistic start would never be placed while the
+    /// measured replicas are idle, and would never be measured.
+    fn best_of(replicas: &[Arc<Replica>]) -> Self {
+        let states: Vec<ReplicaState> = replicas.iter().map(|replica| *replica.state()).collect();
+        let fastest = |pick: fn(&ReplicaState) -> Ewma, prior: f64| {
+            let measured = states.iter().map(pick).filter(Ewma::measured).map(|ewma| ewma.get());
+            measured.reduce(f64::min).unwrap_or(prior)
+        };
+        Self { ttft: fastest(|s| s.ttft, Self::PRIOR.ttft), tpot: fastest(|s| s.tpot, Self::PRIOR.tpot) }
+    }
+}
+
 /// Holds one in-flight expansion on a replica.
 pub struct InFlight(Arc<Replica>);
 
@@ -169,8 +194,9 @@ impl Replicas {
         list.retain(|replica| addrs.contains(&replica.addr));
         let fresh: Vec<&String> =
             addrs.iter().filter(|addr| !list.iter().any(|r| &&r.addr == addr)).collect();
+        let speed = Speed::best_of(&list);
         for addr in fresh {
-            match Replica::new(addr, self.tls.as_ref()) {
+            match Replica::new(addr, self.tls.as_ref(), speed) {
                 Ok(replica) => list.push(Arc::new(replica)),
                 Err(error) => warn!(%addr, %error, "ignoring an edge endpoint that is not a valid address"),
             }
@@ -213,5 +239,41 @@ impl Replicas {
             ticks.tick().await;
             self.poll_once().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use prometheus::IntGauge;
+
+    use super::super::estimates::Timing;
+    use super::super::scheduler;
+    use super::Replicas;
+
+    fn addrs(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|addr| (*addr).to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_joining_replica_is_tried_while_faster_measured_ones_are_idle() {
+        let replicas = Replicas::new(None, IntGauge::new("endpoints", "test").unwrap());
+        replicas.set(&addrs(&["10.0.0.1:50051", "10.0.0.2:50051"]));
+        // Both measured well below the prior (0.15 s, 0.02 s per token).
+        let fast = Timing { ttft: Duration::from_millis(40), tpot: Some(0.008), tokens: 100 };
+        for replica in replicas.all() {
+            replica.observe(&fast);
+        }
+        replicas.set(&addrs(&["10.0.0.1:50051", "10.0.0.2:50051", "10.0.0.3:50051"]));
+        let all = replicas.all();
+        let views: Vec<_> = all.iter().map(|replica| replica.view()).collect();
+        let plan = scheduler::plan(&[80.0, 80.0, 80.0], &views, 1).unwrap();
+        let joined = all.iter().position(|replica| replica.addr == "10.0.0.3:50051").unwrap();
+        assert!(
+            plan.assignments.iter().any(|replicas| replicas.contains(&joined)),
+            "the new replica got no point: {plan:?}"
+        );
     }
 }
