@@ -42,6 +42,7 @@ async fn run(backend: &LlamaBackend, max_tokens: u32, seed: u64) -> anyhow::Resu
         max_tokens,
         want_logprobs: false,
         seed: Some(seed),
+        ..ExpansionRequest::default()
     };
     let started = Instant::now();
     let mut stream = backend.generate(request).await?;

@@ -58,6 +58,11 @@ pub struct Args {
     /// openai backend, the profile's model by default with the sim backend.
     #[arg(long, env = "PICE_EDGE_MODEL")]
     pub model: Option<String>,
+    /// Ask the openai backend's server to reuse the KV cache of the prompt prefix that the
+    /// expansions of one sketch share (llama.cpp `llama-server`'s `cache_prompt: true` on every
+    /// request; servers that do not know the field ignore it). Off by default.
+    #[arg(long, env = "PICE_CACHE_PROMPT")]
+    pub cache_prompt: bool,
     /// GGUF model file of the llama backend.
     #[arg(long, env = "PICE_MODEL_PATH")]
     pub model_path: Option<PathBuf>,
@@ -128,7 +133,8 @@ impl Args {
                 let model = self.model.clone().ok_or_else(|| {
                     Error::Config("--model (PICE_EDGE_MODEL) is required with --backend openai".to_owned())
                 })?;
-                Ok(Arc::new(OpenAiBackend::new(&self.backend_url, model)?))
+                let backend = OpenAiBackend::new(&self.backend_url, model)?;
+                Ok(Arc::new(backend.with_prompt_cache(self.cache_prompt)))
             }
             BackendKind::Sim => {
                 let profile = profiles::named(&self.sim_profile)
@@ -247,6 +253,7 @@ mod tests {
         assert_eq!((settings.slots, settings.queue, settings.tls), (4, 8, None));
         assert_eq!(settings.defaults.deadline, Duration::from_secs(30));
         assert_eq!(args.backend, BackendKind::Openai);
+        assert!(!args.cache_prompt);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use super::admission::Admission;
 use super::deadline;
 use super::expansion::{self, ChunkStream, Expansion, ExpansionContext};
-use pice_wire::generation::ExpansionRequest;
+use pice_wire::generation::{ExpansionRequest, Sampling};
 use pice_wire::proto::edge_agent_server::EdgeAgent;
 use pice_wire::proto::{ExpandRequest, LoadReport, LoadRequest};
 
@@ -87,11 +87,19 @@ pub fn validate(message: &ExpandRequest, default_max_tokens: u32) -> Result<Expa
     }
     Ok(ExpansionRequest {
         question: message.question.clone(),
+        context: message.context.clone(),
         sketch: message.sketch.clone(),
         point_index,
         max_tokens: if message.max_tokens == 0 { default_max_tokens } else { message.max_tokens },
         want_logprobs: message.want_logprobs,
         seed: message.seed,
+        sampling: Sampling {
+            temperature: message.temperature,
+            top_p: message.top_p,
+            presence_penalty: message.presence_penalty,
+            frequency_penalty: message.frequency_penalty,
+            stop: message.stop.clone(),
+        },
     })
 }
 

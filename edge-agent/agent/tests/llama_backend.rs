@@ -39,6 +39,7 @@ fn request(max_tokens: u32, seed: u64) -> ExpansionRequest {
         max_tokens,
         want_logprobs: true,
         seed: Some(seed),
+        ..ExpansionRequest::default()
     }
 }
 

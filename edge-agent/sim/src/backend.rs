@@ -1,5 +1,7 @@
 //! The simulator backend: expansions written by the simulator's text generator and paced by
 //! its engine in-process, so an agent runs without any model server (tests, demos, `pice local`).
+//! The text is simulated, not sampled: of the client's sampling parameters only the seed
+//! changes it; temperature, top-p, penalties and stop sequences are accepted and not applied.
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -29,7 +31,7 @@ impl SimBackend {
     }
 
     fn stream(&self, request: &ExpansionRequest) -> GenerationStream {
-        let messages = prompt::expansion_messages(&request.question, &request.sketch, request.point_index);
+        let messages = prompt::expansion_messages(request);
         let mut run = self.simulator.complete(&messages, request.max_tokens, request.seed);
         let want_logprobs = request.want_logprobs;
         async_stream::stream! {
@@ -83,6 +85,7 @@ mod tests {
             max_tokens: 100,
             want_logprobs: true,
             seed: None,
+            ..ExpansionRequest::default()
         };
         let events: Vec<_> = backend.generate(request).await.unwrap().collect().await;
         let (last, texts) = events.split_last().unwrap();

@@ -1,5 +1,5 @@
-//! The `pice-sim` HTTP API: OpenAI-compatible chat completions (streamed and whole), models,
-//! health and metrics, every response marked as simulated.
+//! The `pice-sim` HTTP API: OpenAI-compatible chat and text completions (streamed and whole),
+//! models, health and metrics, every response marked as simulated.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,7 +21,8 @@ use super::simulator::{SimulatedRun, Simulator};
 use super::{SIMULATED_HEADER, SIMULATED_SUFFIX, SYSTEM_FINGERPRINT};
 use pice_wire::openai_wire::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Choice, ChoiceLogprobs,
-    ChunkChoice, Delta, ErrorBody, ErrorDetail, ModelCard, ModelList, TokenLogprob, Usage,
+    ChunkChoice, CompletionRequest, Delta, ErrorBody, ErrorDetail, ModelCard, ModelList, Prompt, TextChoice,
+    TextCompletion, TokenLogprob, Usage,
 };
 use pice_wire::probes::{self, Readiness};
 
@@ -51,6 +52,7 @@ impl SimState {
 pub fn router(state: SimState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/completions", post(text_completions))
         .route("/v1/models", get(models))
         .merge(probes::router(state.registry.clone(), Readiness::always()))
         .layer(middleware::map_response(mark_simulated))
@@ -108,6 +110,67 @@ async fn chat_completions(
     Ok(Json(whole_completion(run, meta, request.logprobs).await?).into_response())
 }
 
+/// `POST /v1/completions`: the prompt is simulated as one user message.
+async fn text_completions(
+    State(state): State<SimState>,
+    body: Result<Json<CompletionRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body.map_err(|rejection| ApiError::invalid(rejection.body_text()))?;
+    let prompt = match request.prompt {
+        Some(Prompt::Text(text)) => text,
+        Some(Prompt::Texts(mut texts)) if texts.len() == 1 => texts.remove(0),
+        _ => return Err(ApiError::invalid("prompt must be one string")),
+    };
+    let max_tokens = request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    if max_tokens == 0 {
+        return Err(ApiError::invalid("max_tokens must be at least 1"));
+    }
+    let mut run = state.simulator.complete(&[ChatMessage::new("user", prompt)], max_tokens, request.seed);
+    let meta = Meta {
+        id: format!("cmpl-sim-{}", state.next_id.fetch_add(1, Ordering::Relaxed)),
+        created: unix_now(),
+        model: state.model.to_string(),
+    };
+    if request.stream {
+        let include_usage = request.stream_options.is_some_and(|options| options.include_usage);
+        return Ok(Sse::new(text_events(run, meta, include_usage)).into_response());
+    }
+    let mut text = String::new();
+    while let Some((token, _)) = run.next_token().await {
+        text.push_str(token);
+    }
+    if !run.is_complete() {
+        return Err(ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: "the simulated engine stopped".into() });
+    }
+    let choice = text_choice(text, Some(run.finish_reason().as_str()));
+    Ok(Json(meta.text(choice, Some(usage(&run)))).into_response())
+}
+
+/// The SSE events of a streamed text completion: one per token, a finish event, the usage
+/// event if asked for, then `[DONE]`.
+fn text_events(mut run: SimulatedRun, meta: Meta, include_usage: bool) -> impl Stream<Item = Result<Event, Infallible>> {
+    let event = |completion: TextCompletion| {
+        Event::default().json_data(completion).unwrap_or_else(|_| Event::default().comment("unserialisable chunk"))
+    };
+    async_stream::stream! {
+        while let Some((token, _)) = run.next_token().await {
+            yield Ok(event(meta.text(text_choice(token.to_owned(), None), None)));
+        }
+        if !run.is_complete() {
+            return;
+        }
+        yield Ok(event(meta.text(text_choice(String::new(), Some(run.finish_reason().as_str())), None)));
+        if include_usage {
+            yield Ok(event(meta.text(Vec::new(), Some(usage(&run)))));
+        }
+        yield Ok(Event::default().data("[DONE]"));
+    }
+}
+
+fn text_choice(text: String, finish_reason: Option<&str>) -> Vec<TextChoice> {
+    vec![TextChoice { index: 0, text, finish_reason: finish_reason.map(str::to_owned), logprobs: None }]
+}
+
 /// The fields every completion object repeats.
 struct Meta {
     id: String,
@@ -116,6 +179,18 @@ struct Meta {
 }
 
 impl Meta {
+    fn text(&self, choices: Vec<TextChoice>, usage: Option<Usage>) -> TextCompletion {
+        TextCompletion {
+            id: self.id.clone(),
+            object: "text_completion".to_owned(),
+            created: self.created,
+            model: self.model.clone(),
+            system_fingerprint: Some(SYSTEM_FINGERPRINT.to_owned()),
+            choices,
+            usage,
+        }
+    }
+
     fn chunk(&self, choices: Vec<ChunkChoice>, usage: Option<Usage>) -> Event {
         let chunk = ChatCompletionChunk {
             id: self.id.clone(),

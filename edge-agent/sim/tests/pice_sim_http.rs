@@ -43,6 +43,7 @@ fn expansion() -> ExpansionRequest {
         max_tokens: 100,
         want_logprobs: true,
         seed: None,
+        ..ExpansionRequest::default()
     }
 }
 
@@ -76,8 +77,8 @@ async fn the_openai_backend_returns_the_expanded_text_from_a_running_pice_sim() 
 async fn a_whole_completion_from_pice_sim_is_the_streamed_text_in_one_event() {
     let sim = start_pice_sim("edge-smollm-cpu").await;
     let backend = OpenAiBackend::new(&sim.base_url, "smollm").unwrap();
-    let messages = prompt::sketch_messages("How do tides work?", 4, 6);
-    let options = ChatOptions { max_tokens: Some(60), seed: Some(3), want_logprobs: false };
+    let messages = prompt::sketch_messages("How do tides work?", prompt::ClientContext::default(), 4, 6);
+    let options = ChatOptions { max_tokens: Some(60), seed: Some(3), want_logprobs: false, ..ChatOptions::default() };
     let collect = |events: Vec<GenerationEvent>| {
         let (last, texts) = events.split_last().map(|(l, t)| (l.clone(), t.to_vec())).unwrap();
         let text: String = texts
@@ -90,7 +91,7 @@ async fn a_whole_completion_from_pice_sim_is_the_streamed_text_in_one_event() {
         let GenerationEvent::Finished(usage) = last else { panic!("{last:?}") };
         (texts.len(), text, usage.completion_tokens, usage.prompt_tokens)
     };
-    let whole = backend.complete(messages.clone(), options).await.unwrap();
+    let whole = backend.complete(messages.clone(), options.clone()).await.unwrap();
     let whole = collect(whole.map(|e| e.unwrap()).collect().await);
     let streamed = backend.chat(messages, options).await.unwrap();
     let streamed = collect(streamed.map(|e| e.unwrap()).collect().await);
@@ -106,7 +107,7 @@ async fn pice_sim_labels_everything_it_returns_as_simulated() {
     pice_wire::crypto::install_default_provider();
     let http = reqwest::Client::new();
     let request = ChatCompletionRequest {
-        messages: prompt::sketch_messages("How do tides work?", 4, 6),
+        messages: prompt::sketch_messages("How do tides work?", prompt::ClientContext::default(), 4, 6),
         ..ChatCompletionRequest::default()
     };
     let response =

@@ -13,10 +13,25 @@
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
+/// Sampling parameters a client set for its answer, applied to every generation made for it
+/// (the sketch, each expansion). `None` leaves a parameter to the model server.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sampling {
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub presence_penalty: Option<f32>,
+    pub frequency_penalty: Option<f32>,
+    /// Sequences that end generation; the text stops before the first one.
+    pub stop: Vec<String>,
+}
+
 /// One point to expand, with everything the model prompt needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExpansionRequest {
     pub question: String,
+    /// What else the client said that the expansion needs (its instructions, earlier turns);
+    /// empty when there is nothing.
+    pub context: String,
     /// The whole sketch, one entry per point.
     pub sketch: Vec<String>,
     /// 0-based index into `sketch`; always within it.
@@ -24,6 +39,7 @@ pub struct ExpansionRequest {
     pub max_tokens: u32,
     pub want_logprobs: bool,
     pub seed: Option<u64>,
+    pub sampling: Sampling,
 }
 
 /// Why generation ended.

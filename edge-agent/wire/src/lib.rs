@@ -20,7 +20,8 @@ pub mod openai_wire;
 pub mod probes;
 pub mod prompt;
 pub mod shutdown;
-mod sse;
+pub mod stop;
+pub mod sse;
 pub mod telemetry;
 pub mod tls;
 

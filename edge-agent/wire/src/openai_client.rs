@@ -7,22 +7,24 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 
 use crate::generation::{
-    BackendError, ExpansionRequest, FinishReason, GenerationEvent, GenerationStream, ModelBackend, Usage,
+    BackendError, ExpansionRequest, FinishReason, GenerationEvent, GenerationStream, ModelBackend, Sampling,
+    Usage,
 };
 use crate::openai_stream::generation_events;
-use crate::openai_wire::{ChatCompletion, ChatCompletionRequest, ChatMessage, StreamOptions};
+use crate::openai_wire::{ChatCompletion, ChatCompletionRequest, ChatMessage, Stop, StreamOptions};
 use crate::{crypto, prompt};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Sampling options of one streamed chat completion.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChatOptions {
     /// Token budget; `None` leaves it to the server.
     pub max_tokens: Option<u32>,
     pub seed: Option<u64>,
     pub want_logprobs: bool,
+    pub sampling: Sampling,
 }
 
 /// A model served over OpenAI's chat-completions API.
@@ -31,6 +33,8 @@ pub struct OpenAiBackend {
     client: reqwest::Client,
     base_url: String,
     model: String,
+    /// Whether chat completions ask the server to keep their prompt's KV cache for the next.
+    cache_prompt: bool,
 }
 
 impl OpenAiBackend {
@@ -48,7 +52,15 @@ impl OpenAiBackend {
                 "backend URL {base_url:?} must start with http:// or https://"
             )));
         }
-        Ok(Self { client, base_url, model: model.into() })
+        Ok(Self { client, base_url, model: model.into(), cache_prompt: false })
+    }
+
+    /// Sends llama.cpp `llama-server`'s `cache_prompt: true` with every chat completion, so the
+    /// server reuses the KV cache of the prompt prefix that expansions of one sketch share
+    /// (recent `llama-server`s do it by default; other servers ignore the unknown field).
+    pub fn with_prompt_cache(mut self, on: bool) -> Self {
+        self.cache_prompt = on;
+        self
     }
 
     fn request_body(
@@ -65,16 +77,22 @@ impl OpenAiBackend {
             seed: options.seed,
             logprobs: options.want_logprobs,
             stream_options: stream.then_some(StreamOptions { include_usage: true }),
+            temperature: options.sampling.temperature,
+            top_p: options.sampling.top_p,
+            presence_penalty: options.sampling.presence_penalty,
+            frequency_penalty: options.sampling.frequency_penalty,
+            stop: Stop::of(&options.sampling.stop),
             ..ChatCompletionRequest::default()
         }
     }
 
     async fn start(&self, request: ExpansionRequest) -> Result<GenerationStream, BackendError> {
-        let messages = prompt::expansion_messages(&request.question, &request.sketch, request.point_index);
+        let messages = prompt::expansion_messages(&request);
         let options = ChatOptions {
             max_tokens: Some(request.max_tokens),
             seed: request.seed,
             want_logprobs: request.want_logprobs,
+            sampling: request.sampling,
         };
         self.chat(messages, options).await
     }
@@ -86,8 +104,9 @@ impl OpenAiBackend {
         messages: Vec<ChatMessage>,
         options: ChatOptions,
     ) -> Result<GenerationStream, BackendError> {
+        let want_logprobs = options.want_logprobs;
         let response = self.post(&self.request_body(messages, options, true)).await?;
-        let events = generation_events(response.bytes_stream(), options.want_logprobs);
+        let events = generation_events(response.bytes_stream(), want_logprobs);
         Ok(Box::pin(events))
     }
 
@@ -106,17 +125,22 @@ impl OpenAiBackend {
         Ok(futures::stream::iter(whole_completion_events(completion)?.map(Ok)).boxed())
     }
 
+    /// Sends `body` as JSON to `path` under the API root (`/chat/completions`) and gives the
+    /// server's response whatever its status: the gateway passes requests through this way.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<reqwest::Response, BackendError> {
+        let url = format!("{}{path}", self.base_url);
+        self.client.post(&url).json(body).send().await.map_err(|source| BackendError::Unreachable { url, source })
+    }
+
     /// Sends a chat completion request; a status other than success is an error with the
     /// start of the server's body.
     async fn post(&self, body: &ChatCompletionRequest) -> Result<reqwest::Response, BackendError> {
-        let url = format!("{}/chat/completions", self.base_url);
-        let response = self
-            .client
-            .post(&url)
-            .json(body)
-            .send()
-            .await
-            .map_err(|source| BackendError::Unreachable { url, source })?;
+        let body = PromptCached { request: body, cache_prompt: self.cache_prompt };
+        let response = self.post_json("/chat/completions", &body).await?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
@@ -133,6 +157,15 @@ impl OpenAiBackend {
         let response = self.client.get(url).timeout(READY_TIMEOUT).send().await;
         response.is_ok_and(|r| r.status().is_success())
     }
+}
+
+/// A chat completion request with llama.cpp's `cache_prompt` beside OpenAI's fields, when on.
+#[derive(serde::Serialize)]
+struct PromptCached<'a> {
+    #[serde(flatten)]
+    request: &'a ChatCompletionRequest,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cache_prompt: bool,
 }
 
 /// The text and the end of a whole completion; one without usage counts no tokens.
@@ -180,16 +213,34 @@ mod tests {
             max_tokens: 64,
             want_logprobs: true,
             seed: Some(7),
+            sampling: Sampling {
+                temperature: Some(0.2),
+                top_p: Some(0.9),
+                presence_penalty: Some(0.5),
+                frequency_penalty: Some(-0.5),
+                stop: vec!["\n\n".into()],
+            },
+            ..ExpansionRequest::default()
         }
     }
 
     #[test]
-    fn the_request_streams_with_usage_and_carries_budget_seed_and_logprobs() {
+    fn the_request_streams_with_usage_and_carries_budget_seed_logprobs_and_sampling() {
         let backend = OpenAiBackend::new("http://127.0.0.1:8080/v1/", "qwen").unwrap();
         let request = request();
-        let messages = prompt::expansion_messages(&request.question, &request.sketch, request.point_index);
-        let options = ChatOptions { max_tokens: Some(64), seed: Some(7), want_logprobs: true };
-        let body = serde_json::to_value(backend.request_body(messages.clone(), options, true)).unwrap();
+        let messages = prompt::expansion_messages(&request);
+        let options = ChatOptions {
+            max_tokens: Some(64),
+            seed: Some(7),
+            want_logprobs: true,
+            sampling: request.sampling.clone(),
+        };
+        let body = serde_json::to_value(backend.request_body(messages.clone(), options.clone(), true)).unwrap();
+        assert_eq!(body["temperature"].as_f64().map(|t| (t * 100.0).round()), Some(20.0));
+        assert_eq!(body["top_p"].as_f64().map(|t| (t * 100.0).round()), Some(90.0));
+        assert_eq!(body["presence_penalty"], 0.5);
+        assert_eq!(body["frequency_penalty"], -0.5);
+        assert_eq!(body["stop"], serde_json::json!(["\n\n"]));
         assert_eq!(body["model"], "qwen");
         assert_eq!(body["stream"], true);
         assert_eq!(body["stream_options"]["include_usage"], true);
@@ -229,6 +280,15 @@ mod tests {
         assert_eq!(end, GenerationEvent::Finished(expected));
         let error = whole_completion_events(ChatCompletion::default()).unwrap_err();
         assert_eq!(error.label(), "protocol");
+    }
+
+    #[test]
+    fn cache_prompt_is_sent_beside_the_request_only_when_asked_for() {
+        let request = ChatCompletionRequest { model: "qwen".into(), ..ChatCompletionRequest::default() };
+        let body = |cache_prompt| serde_json::to_value(PromptCached { request: &request, cache_prompt }).unwrap();
+        assert_eq!((&body(true)["model"], &body(true)["cache_prompt"]), (&"qwen".into(), &true.into()));
+        assert!(body(false).get("cache_prompt").is_none(), "{}", body(false));
+        assert_eq!(body(false), serde_json::to_value(&request).unwrap());
     }
 
     #[test]

@@ -63,6 +63,39 @@ pub struct ChatCompletionRequest {
     pub logprobs: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+}
+
+/// `stop`: one sequence or a list of them.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Stop {
+    /// `stop` for `sequences`; none when the list is empty.
+    pub fn of(sequences: &[String]) -> Option<Self> {
+        (!sequences.is_empty()).then(|| Self::Many(sequences.to_vec()))
+    }
+
+    /// The sequences, as a list.
+    pub fn sequences(&self) -> Vec<String> {
+        match self {
+            Self::One(sequence) => vec![sequence.clone()],
+            Self::Many(sequences) => sequences.clone(),
+        }
+    }
 }
 
 impl ChatCompletionRequest {
@@ -179,6 +212,16 @@ pub struct CompletionRequest {
     pub seed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
 }
 
 /// A text completion's prompt: a string or a list of strings.
@@ -229,13 +272,13 @@ pub struct ModelCard {
 }
 
 /// OpenAI's error body: `{"error": {"message": ..., "type": ..., ...}}`.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(default)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(default)]
 pub struct ErrorDetail {
     pub message: String,

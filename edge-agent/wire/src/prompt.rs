@@ -3,6 +3,7 @@
 //! The simulator reads these prompts back ([`parse_expansion_target`]) to know which point it
 //! is asked to expand, so wording changes here are picked up by the simulator as well.
 
+use crate::generation::ExpansionRequest;
 use crate::openai_wire::ChatMessage;
 
 /// Starts the line of an expansion prompt that names the point to expand.
@@ -12,28 +13,70 @@ const EXPANSION_SYSTEM: &str = "You expand one point of an answer outline writte
 model. Write 1 to 3 sentences that develop only the requested point with concrete facts. Do not \
 number the text, do not introduce it, and do not repeat the other points.";
 
-/// The messages asking a model to expand point `point_index` (0-based) of `sketch`.
-///
-/// The caller checks that `point_index` is within the sketch.
-pub fn expansion_messages(question: &str, sketch: &[String], point_index: usize) -> Vec<ChatMessage> {
-    let mut user = format!("Question: {}\n\nOutline:\n", question.trim());
-    for (number, point) in (1..).zip(sketch) {
+/// The messages asking a model to expand one point of a sketch: the client's context (if any),
+/// the question and the whole outline first, the point to expand last.
+pub fn expansion_messages(request: &ExpansionRequest) -> Vec<ChatMessage> {
+    let mut user = String::new();
+    if !request.context.trim().is_empty() {
+        user.push_str(&format!("Context from the client:\n{}\n\n", request.context.trim()));
+    }
+    user.push_str(&format!("Question: {}\n\nOutline:\n", request.question.trim()));
+    for (number, point) in (1..).zip(&request.sketch) {
         user.push_str(&format!("{number}. {}\n", point.trim()));
     }
-    let point = sketch.get(point_index).map_or("", |p| p.trim());
-    user.push_str(&format!("\n{EXPAND_MARKER}{}: {point}", point_index + 1));
+    let point = request.sketch.get(request.point_index).map_or("", |p| p.trim());
+    user.push_str(&format!("\n{EXPAND_MARKER}{}: {point}", request.point_index + 1));
     vec![ChatMessage::new("system", EXPANSION_SYSTEM), ChatMessage::new("user", user)]
 }
 
+/// What the client said besides its question: its own instructions (system or developer
+/// messages) and the turns before the question, oldest first.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientContext<'a> {
+    pub instructions: &'a str,
+    pub earlier: &'a [ChatMessage],
+}
+
+impl ClientContext<'_> {
+    /// The context as text for expansion prompts: the instructions, then the turns as
+    /// `role: text` lines.
+    pub fn as_text(&self) -> String {
+        let mut text = String::new();
+        if !self.instructions.trim().is_empty() {
+            text.push_str(&format!("Instructions: {}\n", self.instructions.trim()));
+        }
+        for turn in self.earlier {
+            text.push_str(&format!("{}: {}\n", turn.role, turn.text().trim()));
+        }
+        text
+    }
+}
+
 /// The messages asking a model for a sketch: at most `max_points` numbered points of about
-/// `words_per_point` words, each self-sufficient (docs/design.md, step 3).
-pub fn sketch_messages(question: &str, max_points: u32, words_per_point: u32) -> Vec<ChatMessage> {
-    let system = format!(
+/// `words_per_point` words, each self-sufficient (docs/design.md, step 3). The client's
+/// instructions join the system message and its earlier turns come before the question, so
+/// the outline answers the question as the conversation means it.
+pub fn sketch_messages(
+    question: &str,
+    context: ClientContext<'_>,
+    max_points: u32,
+    words_per_point: u32,
+) -> Vec<ChatMessage> {
+    let mut system = format!(
         "Write a short outline of the answer as a numbered list of at most {max_points} points, \
          about {words_per_point} words each. Each point must stand on its own: name the key \
          facts, numbers and entities. Write only the numbered list."
     );
-    vec![ChatMessage::new("system", system), ChatMessage::new("user", question.trim())]
+    if !context.instructions.trim().is_empty() {
+        system.push_str(&format!(
+            "\n\nThe answer must follow these instructions from the user's application: {}",
+            context.instructions.trim()
+        ));
+    }
+    let mut messages = vec![ChatMessage::new("system", system)];
+    messages.extend(context.earlier.iter().map(|turn| ChatMessage::new(&turn.role, turn.text())));
+    messages.push(ChatMessage::new("user", question.trim()));
+    messages
 }
 
 /// The point an expansion prompt asks for: its 1-based number and its text.
@@ -56,22 +99,23 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn sketch() -> Vec<String> {
-        vec!["Solar panels turn light into power".into(), " Batteries store it ".into()]
+    fn point(question: &str, point_index: usize) -> ExpansionRequest {
+        let sketch = vec!["Solar panels turn light into power".into(), " Batteries store it ".into()];
+        ExpansionRequest { question: question.into(), sketch, point_index, ..ExpansionRequest::default() }
     }
 
     #[test]
     fn expansion_prompt_lists_the_whole_sketch_and_names_one_point() {
-        let messages = expansion_messages("How does home solar work?", &sketch(), 1);
+        let messages = expansion_messages(&point("How does home solar work?", 1));
         let user = messages[1].text();
-        assert!(user.contains("Question: How does home solar work?"));
+        assert!(user.starts_with("Question: How does home solar work?"), "no context, no preamble: {user}");
         assert!(user.contains("1. Solar panels turn light into power\n2. Batteries store it\n"));
         assert!(user.ends_with("Expand only point 2: Batteries store it"));
     }
 
     #[test]
     fn the_expansion_target_reads_back_from_the_prompt() {
-        let messages = expansion_messages("q", &sketch(), 0);
+        let messages = expansion_messages(&point("q", 0));
         let target = parse_expansion_target(&messages[1].text()).unwrap();
         assert_eq!(target.number, 1);
         assert_eq!(target.point, "Solar panels turn light into power");
@@ -85,8 +129,27 @@ mod tests {
 
     #[test]
     fn sketch_prompt_states_the_point_budget() {
-        let messages = sketch_messages(" Why is the sky blue? ", 6, 10);
+        let messages = sketch_messages(" Why is the sky blue? ", ClientContext::default(), 6, 10);
         assert!(messages[0].text().contains("numbered list of at most 6 points, about 10 words"));
         assert_eq!(messages[1].text(), "Why is the sky blue?");
+    }
+
+    #[test]
+    fn the_clients_instructions_and_earlier_turns_shape_sketch_and_expansions() {
+        let earlier = [ChatMessage::new("user", "I keep bees."), ChatMessage::new("assistant", "Nice.")];
+        let context = ClientContext { instructions: "Answer in French.", earlier: &earlier };
+        let messages = sketch_messages("What do they need in winter?", context, 4, 8);
+        assert!(messages[0].text().ends_with("from the user's application: Answer in French."));
+        let roles: Vec<&str> = messages.iter().map(|m| m.role.as_str()).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user"]);
+        assert_eq!(messages[3].text(), "What do they need in winter?");
+
+        let request = ExpansionRequest { context: context.as_text(), ..point("What do they need in winter?", 0) };
+        let user = expansion_messages(&request)[1].text().into_owned();
+        assert!(
+            user.starts_with("Context from the client:\nInstructions: Answer in French.\nuser: I keep bees.\nassistant: Nice.\n\nQuestion: "),
+            "{user}"
+        );
+        assert_eq!(parse_expansion_target(&user).unwrap().number, 1);
     }
 }

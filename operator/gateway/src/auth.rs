@@ -103,9 +103,9 @@ mod tests {
             assert!(keys.check(Some(&format!("Bearer {key}"))).is_ok(), "{key}");
         }
         let wrong = keys.check(Some("Bearer sk-file")).unwrap_err();
-        assert_eq!((wrong.status.as_u16(), wrong.code), (401, Some("invalid_api_key")));
+        assert_eq!((wrong.status.as_u16(), wrong.detail.code.as_deref()), (401, Some("invalid_api_key")));
         assert!(keys.check(Some("sk-file-1")).is_err(), "the Bearer scheme is required");
-        assert!(keys.check(None).unwrap_err().message.contains("didn't provide an API key"));
+        assert!(keys.check(None).unwrap_err().detail.message.contains("didn't provide an API key"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The cloud LLM client: streamed chat completions from the pool's OpenAI-compatible server
-//! (sketches, cloud-only answers, and point expansions when the edge fails), through the edge
-//! agent's OpenAI backend so both speak the wire format through one implementation.
+//! The cloud LLM client: the pool's OpenAI-compatible server, for streamed chat completions
+//! (sketches, and point expansions when the edge fails) and for passing cloud-only requests
+//! through, by the edge agent's OpenAI backend so both speak the wire format through one
+//! implementation.
 
 use futures::StreamExt;
 use pice_wire::generation::{BackendError, GenerationEvent, GenerationStream, ModelBackend, Usage};
@@ -41,13 +42,14 @@ impl CloudClient {
         self.backend.chat(messages, options).await
     }
 
-    /// Asks for the whole completion of `messages` at once; it comes as one text event.
-    pub async fn complete(
+    /// Sends a client's request body as it is to `path` (`/chat/completions`,
+    /// `/completions`) and gives the server's response whatever its status.
+    pub async fn post_json(
         &self,
-        messages: Vec<ChatMessage>,
-        options: ChatOptions,
-    ) -> Result<GenerationStream, BackendError> {
-        self.backend.complete(messages, options).await
+        path: &str,
+        body: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<reqwest::Response, BackendError> {
+        self.backend.post_json(path, body).await
     }
 
     /// The backend, for expanding a point on the cloud with the same prompt the edge gets.

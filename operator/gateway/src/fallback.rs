@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use pice_wire::generation::ExpansionRequest;
+use pice_wire::generation::Usage;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::debug;
 
@@ -35,6 +35,8 @@ pub async fn run(
         completion_tokens: 0,
         edge_tokens: 0,
         cloud_tokens: 0,
+        edge_prompt_tokens: 0,
+        cloud_prompt_tokens: 0,
     };
     let mut chain = Chain { expansions, index, out, resume: Resume::default(), tried: Vec::new(), outcome };
     chain.run(assigned).await;
@@ -135,14 +137,7 @@ impl Chain {
     async fn on_cloud(&mut self) -> bool {
         let deadline = self.expansions.deadline();
         let watch = Stopwatch::start();
-        let request = ExpansionRequest {
-            question: self.expansions.question.clone(),
-            sketch: self.expansions.sketch.clone(),
-            point_index: self.index,
-            max_tokens: self.expansions.max_tokens,
-            want_logprobs: false,
-            seed: Some(self.expansions.seed(self.index, 0)),
-        };
+        let request = self.expansions.request(self.index);
         let gateway = Arc::clone(&self.expansions.gateway);
         let result = match attempt::start_cloud(&gateway.cloud, request, deadline).await {
             Ok(stream) => {
@@ -178,7 +173,7 @@ impl Chain {
         for result in results {
             match result {
                 Ok(written) => {
-                    self.count_edge_tokens(written.1.usage.completion_tokens);
+                    self.count_edge_tokens(&written.1.usage);
                     candidates.push(written);
                 }
                 Err(error) => self.fail(&error),
@@ -202,11 +197,13 @@ impl Chain {
         match tier {
             Tier::Edge => {
                 self.outcome.source = Source::Edge;
-                self.count_edge_tokens(tokens);
+                self.count_edge_tokens(&finished.usage);
             }
             Tier::Cloud => {
                 self.outcome.source = Source::Cloud;
                 self.outcome.cloud_tokens = self.outcome.cloud_tokens.saturating_add(tokens);
+                self.outcome.cloud_prompt_tokens =
+                    self.outcome.cloud_prompt_tokens.saturating_add(finished.usage.prompt_tokens);
                 self.expansions
                     .gateway
                     .metrics
@@ -217,9 +214,11 @@ impl Chain {
         }
     }
 
-    fn count_edge_tokens(&mut self, tokens: u32) {
+    fn count_edge_tokens(&mut self, usage: &Usage) {
         let gateway = &self.expansions.gateway;
+        let tokens = usage.completion_tokens;
         self.outcome.edge_tokens = self.outcome.edge_tokens.saturating_add(tokens);
+        self.outcome.edge_prompt_tokens = self.outcome.edge_prompt_tokens.saturating_add(usage.prompt_tokens);
         gateway.metrics.edge_tokens.inc_by(u64::from(tokens));
         let words = super::sketch::words(&self.expansions.sketch[self.index]) as f64;
         gateway.estimates().expansion_extra_tokens.observe(f64::from(tokens) - words);

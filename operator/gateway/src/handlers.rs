@@ -15,9 +15,9 @@ use serde::de::DeserializeOwned;
 
 use super::answer::AnswerRequest;
 use super::error::ApiError;
-use super::pipeline;
+use super::pipeline::{self, Reply};
 use super::render::{self, Flavor, Meta};
-use super::request::{self, Common};
+use super::request::{self, Body};
 use super::state::Gateway;
 
 /// What the handlers share.
@@ -45,7 +45,7 @@ pub async fn completions(
 }
 
 /// What reads a parsed body of type `T` into an answer request.
-type Reader<T> = fn(&Gateway, &HeaderMap, T) -> Result<(Common, AnswerRequest), ApiError>;
+type Reader<T> = fn(&Gateway, &HeaderMap, Body<T>) -> Result<AnswerRequest, ApiError>;
 
 /// Parses the body, answers it and renders the answer whole or streamed.
 async fn answer<T: DeserializeOwned>(
@@ -56,22 +56,23 @@ async fn answer<T: DeserializeOwned>(
     flavor: Flavor,
 ) -> Response {
     let parsed = request::json::<T>(body, gateway.limits).and_then(|body| read(gateway, headers, body));
-    let (common, request) = match parsed {
-        Ok(parsed) => parsed,
+    let request = match parsed {
+        Ok(request) => request,
         Err(error) => {
             gateway.metrics.rejected();
             return error.into_response();
         }
     };
+    let (model, streamed, include_usage) = (request.model.clone(), request.streamed, request.include_usage);
     let answer = match pipeline::answer(gateway, request).await {
-        Ok(answer) => answer,
+        Ok(Reply::Written(answer)) => answer,
+        Ok(Reply::Relayed(relayed, record)) => return relayed.respond(Arc::clone(gateway), record).await,
         Err(error) => return error.into_response(),
     };
     let prefix = if flavor == Flavor::Chat { "chatcmpl" } else { "cmpl" };
-    let meta =
-        Meta { id: format!("{prefix}-pice-{}", gateway.next_id()), created: unix_now(), model: common.model };
-    if common.stream {
-        render::streamed(answer, flavor, meta, common.include_usage)
+    let meta = Meta { id: format!("{prefix}-pice-{}", gateway.next_id()), created: unix_now(), model };
+    if streamed {
+        render::streamed(answer, flavor, meta, include_usage)
     } else {
         render::whole(answer, flavor, meta).await
     }

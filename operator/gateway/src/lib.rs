@@ -3,10 +3,11 @@
 //! agents expand the points in parallel, and the answer streams back in point order
 //! (`docs/design.md` describes the algorithm).
 //!
-//! A request goes: [`handlers`] → [`request`] (validation) → [`pipeline`] ([`suitability`] and
-//! [`mode`] decide) → [`cloud_only`] or [`progressive`] ([`sketch`] parser, [`scheduler`],
-//! one [`fallback`] chain per [`point`] made of [`attempt`]s, [`ensemble`] selection, [`resume`]
-//! after a mid-stream failure, [`merge`] in point order) → [`render`] (whole or streamed).
+//! A request goes: [`handlers`] → [`request`] (validation; [`contract`]: what only a cloud-only
+//! answer keeps) → [`pipeline`] ([`suitability`] and [`mode`] decide) → [`passthrough`] to the
+//! cloud, or [`progressive`] ([`sketch`] parser, [`scheduler`], one [`fallback`] chain per
+//! [`point`] made of [`attempt`]s, [`ensemble`] selection, [`resume`] after a mid-stream
+//! failure, [`merge`] in point order) → [`render`] (whole or streamed).
 //! Around it: the configuration ([`pice_api::gateway_config`], the contract with the operator), [`cli`], [`server`], [`state`],
 //! [`estimates`], [`replicas`] and [`discovery`] of the edge agents, [`cloud`],
 //! [`auth`], [`error`], [`metrics`], and [`classify_eval`] for measuring the classifier.
@@ -17,7 +18,7 @@ pub mod auth;
 pub mod classify_eval;
 pub mod cli;
 pub mod cloud;
-pub mod cloud_only;
+pub mod contract;
 pub mod discovery;
 pub mod ensemble;
 pub mod error;
@@ -27,6 +28,7 @@ pub mod handlers;
 pub mod merge;
 pub mod metrics;
 pub mod mode;
+pub mod passthrough;
 pub mod pipeline;
 pub mod point;
 pub mod progressive;

@@ -12,23 +12,15 @@ use futures::stream::BoxStream;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 
-use super::answer::{AnswerEnd, AnswerEvent, PiceInfo, usage};
+use super::answer::{AnswerEnd, AnswerEvent, PiceInfo};
 use super::point::{PointEvent, PointOutcome, Source};
 
-/// What the answer already knows before its points are written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Preamble {
-    pub pice: PiceInfo,
-    /// Prompt tokens of the sketch request.
-    pub prompt_tokens: u32,
-}
-
 /// Merges the points' channels (in sketch order) into the answer's events; `tasks` are the
-/// point tasks, aborted when the stream is dropped.
+/// point tasks, aborted when the stream is dropped; `pice` holds what the sketch cost.
 pub fn ordered(
     points: Vec<UnboundedReceiver<PointEvent>>,
     tasks: JoinSet<()>,
-    preamble: Preamble,
+    pice: PiceInfo,
 ) -> BoxStream<'static, AnswerEvent> {
     async_stream::stream! {
         let _abort_on_drop = tasks;
@@ -47,7 +39,7 @@ pub fn ordered(
             };
             outcomes.push(outcome);
         }
-        yield AnswerEvent::End(summary(&outcomes, preamble));
+        yield AnswerEvent::End(summary(&outcomes, pice));
     }
     .boxed()
 }
@@ -56,24 +48,23 @@ fn heading(index: usize) -> String {
     if index == 0 { "1. ".to_owned() } else { format!("\n{}. ", index + 1) }
 }
 
-/// The end of the answer: usage of the kept text and how the points were written. A point
-/// whose task died without an outcome counts as degraded.
-fn summary(outcomes: &[Option<PointOutcome>], preamble: Preamble) -> AnswerEnd {
-    let mut pice = preamble.pice;
-    let mut completion_tokens = 0u32;
+/// The end of the answer: what every tier read and wrote for it and how the points were
+/// written. A point whose task died without an outcome counts as degraded.
+fn summary(outcomes: &[Option<PointOutcome>], mut pice: PiceInfo) -> AnswerEnd {
     pice.points = outcomes.len();
     for outcome in outcomes {
         let Some(outcome) = outcome else {
             pice.degraded = true;
             continue;
         };
-        completion_tokens = completion_tokens.saturating_add(outcome.completion_tokens);
         pice.fallbacks = pice.fallbacks.saturating_add(outcome.fallbacks);
         pice.degraded |= outcome.source == Source::Sketch;
         pice.edge_tokens = pice.edge_tokens.saturating_add(outcome.edge_tokens);
         pice.cloud_tokens = pice.cloud_tokens.saturating_add(outcome.cloud_tokens);
+        pice.edge_prompt_tokens = pice.edge_prompt_tokens.saturating_add(outcome.edge_prompt_tokens);
+        pice.cloud_prompt_tokens = pice.cloud_prompt_tokens.saturating_add(outcome.cloud_prompt_tokens);
     }
-    AnswerEnd { finish_reason: "stop", usage: usage(preamble.prompt_tokens, completion_tokens), pice }
+    AnswerEnd { finish_reason: "stop", pice }
 }
 
 #[cfg(test)]
@@ -87,12 +78,10 @@ mod tests {
     use crate::mode::{Decision, Reason};
     use pice_api::RoutingMode;
 
-    fn preamble() -> Preamble {
+    /// What the sketch cost: 12 prompt tokens read, 30 written.
+    fn preamble() -> PiceInfo {
         let decision = Decision { mode: RoutingMode::Progressive, reason: Reason::Requested };
-        Preamble {
-            pice: PiceInfo { cloud_tokens: 30, ..PiceInfo::new(decision, RoutingMode::Auto) },
-            prompt_tokens: 12,
-        }
+        PiceInfo { cloud_tokens: 30, cloud_prompt_tokens: 12, ..PiceInfo::new(decision, RoutingMode::Auto, None) }
     }
 
     fn outcome(source: Source, tokens: u32) -> PointOutcome {
@@ -102,6 +91,8 @@ mod tests {
             completion_tokens: tokens,
             edge_tokens: tokens,
             cloud_tokens: 0,
+            edge_prompt_tokens: if tokens > 0 { 50 } else { 0 },
+            cloud_prompt_tokens: 0,
         }
     }
 
@@ -122,7 +113,8 @@ mod tests {
         assert_eq!(merged.next().await, Some(AnswerEvent::Text(" streams.".into())));
         assert_eq!(merged.next().await, Some(AnswerEvent::Text("\n2. Tail done early.".into())));
         let Some(AnswerEvent::End(end)) = merged.next().await else { panic!("expected the end") };
-        assert_eq!((end.usage.prompt_tokens, end.usage.completion_tokens), (12, 4));
+        let usage = end.pice.usage();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (62, 34, 96), "sketch + edge");
         assert_eq!((end.pice.points, end.pice.fallbacks, end.pice.degraded), (2, 1, true));
         assert_eq!((end.pice.edge_tokens, end.pice.cloud_tokens), (4, 30));
     }

@@ -3,7 +3,8 @@
 //! Every metric carries the constant label `pool`; the variable labels are small fixed sets:
 //! `mode` (cloud, progressive, none for requests refused before a mode was chosen), `outcome`
 //! (ok, degraded, error, cancelled, rejected), `source` (edge, cloud, sketch: who wrote a point),
-//! `reason` (fallback reasons, see [`super::point::FallbackReason`]) and `kind`.
+//! `reason` (fallback reasons, see [`super::point::FallbackReason`]), `kind` and `field` (the
+//! fields that keep a request cloud-only, see [`super::contract::FIELD_LABELS`]).
 
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -40,6 +41,8 @@ pub struct GatewayMetrics {
     pub edge_endpoints: IntGauge,
     /// Requests that wanted the edge tier, found no usable replica and went to the cloud.
     pub edge_wakeup_requests: IntCounter,
+    /// Requests answered cloud-only because of a field progressive mode cannot honour.
+    pub contract_cloud_only: IntCounterVec,
 }
 
 impl GatewayMetrics {
@@ -109,6 +112,14 @@ impl GatewayMetrics {
                 "Requests that wanted the edge tier but found no usable edge replica (the cloud \
                  answered); the operator wakes edge pools scaled to zero when it grows",
             ))?,
+            contract_cloud_only: IntCounterVec::new(
+                opts(
+                    "pice_gateway_contract_cloud_only_total",
+                    "Requests answered cloud-only because of a field a progressive answer cannot \
+                     honour (tools, response_format, n, logprobs, ...), by field",
+                ),
+                &["field"],
+            )?,
         };
         metrics.register_all(registry)?;
         Ok(metrics)
@@ -126,7 +137,8 @@ impl GatewayMetrics {
         registry.register(Box::new(self.edge_tokens.clone()))?;
         registry.register(Box::new(self.sketch_words_per_point.clone()))?;
         registry.register(Box::new(self.edge_endpoints.clone()))?;
-        registry.register(Box::new(self.edge_wakeup_requests.clone()))
+        registry.register(Box::new(self.edge_wakeup_requests.clone()))?;
+        registry.register(Box::new(self.contract_cloud_only.clone()))
     }
 
     /// Counts a request refused before a mode was chosen (bad request, wrong key, ...).

@@ -30,6 +30,8 @@ pub enum Reason {
     ProgressiveFaster,
     /// The sketch had no usable point, so the cloud answered alone.
     EmptySketch,
+    /// The request has a field only a cloud-only answer keeps (`contract`).
+    Contract,
 }
 
 impl Reason {
@@ -42,6 +44,7 @@ impl Reason {
             Self::CloudFaster => "cloud_faster",
             Self::ProgressiveFaster => "progressive_faster",
             Self::EmptySketch => "empty_sketch",
+            Self::Contract => "contract",
         }
     }
 }
@@ -101,13 +104,22 @@ pub struct Question {
 }
 
 /// Decides the mode; `question` and `latency` are only evaluated in `auto` (the latter only for
-/// a suitable question), so a named mode costs nothing.
+/// a suitable question), so a named mode costs nothing. A request with a field only a
+/// cloud-only answer keeps (`blocked`) is cloud-only whatever the mode asked for (the gateway
+/// refuses one that asked for progressive before deciding).
 pub fn decide(
     requested: RoutingMode,
+    blocked: bool,
     question: impl FnOnce() -> Question,
     latency: impl FnOnce() -> LatencyInputs,
 ) -> Decision {
     let decision = |mode, reason| Decision { mode, reason };
+    if requested == RoutingMode::Cloud {
+        return decision(requested, Reason::Requested);
+    }
+    if blocked {
+        return decision(RoutingMode::Cloud, Reason::Contract);
+    }
     if requested != RoutingMode::Auto {
         return decision(requested, Reason::Requested);
     }
@@ -147,18 +159,26 @@ mod tests {
     #[test]
     fn a_named_mode_is_obeyed_without_estimating() {
         for mode in [RoutingMode::Cloud, RoutingMode::Progressive] {
-            let decision = decide(mode, || unreachable!(), || unreachable!());
+            let decision = decide(mode, false, || unreachable!(), || unreachable!());
             assert_eq!(decision, Decision { mode, reason: Reason::Requested });
         }
     }
 
     #[test]
+    fn a_request_only_cloud_only_can_keep_goes_to_the_cloud_in_auto() {
+        let decision = decide(RoutingMode::Auto, true, || unreachable!(), || unreachable!());
+        assert_eq!(decision, Decision { mode: RoutingMode::Cloud, reason: Reason::Contract });
+        let decision = decide(RoutingMode::Cloud, true, || unreachable!(), || unreachable!());
+        assert_eq!(decision.reason, Reason::Requested);
+    }
+
+    #[test]
     fn auto_keeps_unsuitable_questions_and_conversations_on_the_cloud() {
         let unsuitable = Question { suitable: false, conversation: false };
-        assert_eq!(decide(RoutingMode::Auto, || unsuitable, || unreachable!()).reason, Reason::Unsuitable);
+        assert_eq!(decide(RoutingMode::Auto, false, || unsuitable, || unreachable!()).reason, Reason::Unsuitable);
         let conversation = Question { suitable: true, conversation: true };
         assert_eq!(
-            decide(RoutingMode::Auto, || conversation, || unreachable!()).reason,
+            decide(RoutingMode::Auto, false, || conversation, || unreachable!()).reason,
             Reason::Conversation
         );
     }
@@ -166,30 +186,30 @@ mod tests {
     #[test]
     fn auto_goes_progressive_when_the_cloud_is_loaded_and_edges_are_quick() {
         // T_cloud = 0.2 + 300 * 0.05 = 15.2; T_prog = 0.2 + 40 * 0.05 + 3.0 = 5.2.
-        let decision = decide(RoutingMode::Auto, || SUITABLE, || inputs(0.05, Some(3.0)));
+        let decision = decide(RoutingMode::Auto, false, || SUITABLE, || inputs(0.05, Some(3.0)));
         assert_eq!(decision, Decision { mode: RoutingMode::Progressive, reason: Reason::ProgressiveFaster });
     }
 
     #[test]
     fn auto_stays_on_the_cloud_when_edges_are_saturated_or_absent() {
         // T_cloud = 0.2 + 300 * 0.01 = 3.2; T_prog = 0.2 + 0.4 + 9.0 = 9.6.
-        let decision = decide(RoutingMode::Auto, || SUITABLE, || inputs(0.01, Some(9.0)));
+        let decision = decide(RoutingMode::Auto, false, || SUITABLE, || inputs(0.01, Some(9.0)));
         assert_eq!(decision, Decision { mode: RoutingMode::Cloud, reason: Reason::CloudFaster });
-        let decision = decide(RoutingMode::Auto, || SUITABLE, || inputs(0.01, None));
+        let decision = decide(RoutingMode::Auto, false, || SUITABLE, || inputs(0.01, None));
         assert_eq!(decision.reason, Reason::NoEdges);
     }
 
     #[test]
     fn requests_that_wanted_the_edge_and_found_none_are_the_ones_that_wake_it() {
-        let no_edges = decide(RoutingMode::Auto, || SUITABLE, || inputs(0.01, None));
+        let no_edges = decide(RoutingMode::Auto, false, || SUITABLE, || inputs(0.01, None));
         assert!(no_edges.finds_no_edge(|| unreachable!()), "auto with no edges");
-        let progressive = decide(RoutingMode::Progressive, || unreachable!(), || unreachable!());
+        let progressive = decide(RoutingMode::Progressive, false, || unreachable!(), || unreachable!());
         assert!(progressive.finds_no_edge(|| false), "progressive with no edge");
         assert!(!progressive.finds_no_edge(|| true), "progressive with an edge");
-        let cloud = decide(RoutingMode::Cloud, || unreachable!(), || unreachable!());
+        let cloud = decide(RoutingMode::Cloud, false, || unreachable!(), || unreachable!());
         assert!(!cloud.finds_no_edge(|| unreachable!()), "cloud asked for");
         let unsuitable = Question { suitable: false, conversation: false };
-        let unsuitable = decide(RoutingMode::Auto, || unsuitable, || unreachable!());
+        let unsuitable = decide(RoutingMode::Auto, false, || unsuitable, || unreachable!());
         assert!(!unsuitable.finds_no_edge(|| unreachable!()), "auto with an unsuitable question");
     }
 }

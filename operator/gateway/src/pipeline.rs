@@ -11,33 +11,56 @@ use super::answer::{Answer, AnswerEvent, AnswerRequest, PiceInfo};
 use super::error::ApiError;
 use super::metrics::GatewayMetrics;
 use super::mode::{self, Question};
+use super::passthrough::{self, Relayed};
+use super::progressive::{self, Sketched};
 use super::state::Gateway;
-use super::{cloud_only, progressive, suitability};
+use super::suitability;
 use pice_api::RoutingMode;
 
+/// How a request is answered, once its first step succeeded.
+pub enum Reply {
+    /// Progressive: the gateway writes the answer.
+    Written(Answer),
+    /// Cloud-only: the cloud's answer is relayed as it is, recorded by `Record`.
+    Relayed(Relayed, Record),
+}
+
 /// Answers `request` in the mode the decision picks; fails only before any text exists.
-pub async fn answer(gateway: &Arc<Gateway>, request: AnswerRequest) -> Result<Answer, ApiError> {
+pub async fn answer(gateway: &Arc<Gateway>, request: AnswerRequest) -> Result<Reply, ApiError> {
     let started = Instant::now();
     let question = || Question {
         suitable: suitability::classify(&request.question).suitable(),
         conversation: request.conversation,
     };
-    let decision = mode::decide(request.requested, question, || gateway.latency_inputs(request.max_tokens));
+    let blocked = request.blocker.is_some();
+    let decision =
+        mode::decide(request.requested, blocked, question, || gateway.latency_inputs(request.max_tokens));
     if decision.finds_no_edge(|| !gateway.replicas.usable().is_empty()) {
         gateway.metrics.edge_wakeup_requests.inc();
     }
-    let pice = PiceInfo::new(decision, request.requested);
-    let result = match decision.mode {
-        RoutingMode::Progressive => progressive::answer(gateway, &request, pice).await,
-        _ => cloud_only::answer(gateway, &request, pice).await,
+    if let Some(blocker) = request.blocker.as_ref().filter(|_| decision.reason == mode::Reason::Contract) {
+        gateway.metrics.contract_cloud_only.with_label_values(&[blocker.label()]).inc();
+    }
+    let pice = PiceInfo::new(decision, request.requested, request.blocker.as_ref());
+    let record = |mode| Record::new(gateway.metrics.clone(), mode, started);
+    let pice = match decision.mode {
+        RoutingMode::Progressive => match progressive::answer(gateway, &request, pice).await {
+            Ok(Sketched::Points(answer)) => {
+                let events = observed(answer.events, record(answer.mode));
+                return Ok(Reply::Written(Answer { mode: answer.mode, events }));
+            }
+            Ok(Sketched::Empty(pice)) => pice,
+            Err(error) => {
+                record(RoutingMode::Progressive).finish("error");
+                return Err(error);
+            }
+        },
+        _ => pice,
     };
-    match result {
-        Ok(answer) => Ok(Answer {
-            mode: answer.mode,
-            events: observed(answer.events, Record::new(gateway.metrics.clone(), answer.mode, started)),
-        }),
+    match passthrough::start(gateway, &request, pice).await {
+        Ok(relayed) => Ok(Reply::Relayed(relayed, record(RoutingMode::Cloud))),
         Err(error) => {
-            Record::new(gateway.metrics.clone(), decision.mode, started).finish("error");
+            record(RoutingMode::Cloud).finish("error");
             Err(error)
         }
     }
@@ -62,7 +85,7 @@ fn observed(
 }
 
 /// The metrics of one request; one dropped before it finished was cancelled by its client.
-struct Record {
+pub struct Record {
     metrics: GatewayMetrics,
     mode: &'static str,
     started: Instant,
@@ -75,7 +98,8 @@ impl Record {
         Self { metrics, mode: mode.as_str(), started, first_text: false, finished: false }
     }
 
-    fn first_text(&mut self) {
+    /// Notes the first text of the answer (once).
+    pub fn first_text(&mut self) {
         if !self.first_text {
             self.first_text = true;
             let elapsed = self.started.elapsed().as_secs_f64();
@@ -83,7 +107,8 @@ impl Record {
         }
     }
 
-    fn finish(&mut self, outcome: &'static str) {
+    /// Notes how the answer ended (once).
+    pub fn finish(&mut self, outcome: &'static str) {
         if !self.finished {
             self.finished = true;
             self.metrics.requests.with_label_values(&[self.mode, outcome]).inc();

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use pice_wire::generation::{ExpansionRequest, Sampling};
 use pice_wire::proto::ExpandRequest;
 use tokio::time::Instant;
 
@@ -76,8 +77,11 @@ pub struct PointOutcome {
     pub fallbacks: u32,
     /// Tokens of the text kept.
     pub completion_tokens: u32,
+    /// Tokens generated and read on each tier for this point, every finished attempt counted.
     pub edge_tokens: u32,
     pub cloud_tokens: u32,
+    pub edge_prompt_tokens: u32,
+    pub cloud_prompt_tokens: u32,
 }
 
 /// What every point of one answer shares.
@@ -85,11 +89,15 @@ pub struct Expansions {
     pub gateway: Arc<Gateway>,
     pub request_id: String,
     pub question: String,
+    /// The client's context for expansion prompts (see [`ExpansionRequest::context`]).
+    pub context: String,
     pub sketch: Vec<String>,
     /// Token budget of each point.
     pub max_tokens: u32,
     /// Seed of the answer; each point and candidate derives its own from it.
     pub seed: u64,
+    /// The client's sampling parameters.
+    pub sampling: Sampling,
 }
 
 impl Expansions {
@@ -111,6 +119,26 @@ impl Expansions {
             deadline_ms: u32::try_from(routing.expansion.deadline_ms).unwrap_or(0),
             want_logprobs,
             seed: Some(self.seed(point, candidate)),
+            temperature: self.sampling.temperature,
+            top_p: self.sampling.top_p,
+            presence_penalty: self.sampling.presence_penalty,
+            frequency_penalty: self.sampling.frequency_penalty,
+            stop: self.sampling.stop.clone(),
+            context: self.context.clone(),
+        }
+    }
+
+    /// The same expansion for the cloud LLM, which gets the edge's prompt.
+    pub fn request(&self, point: usize) -> ExpansionRequest {
+        ExpansionRequest {
+            question: self.question.clone(),
+            context: self.context.clone(),
+            sketch: self.sketch.clone(),
+            point_index: point,
+            max_tokens: self.max_tokens,
+            want_logprobs: false,
+            seed: Some(self.seed(point, 0)),
+            sampling: self.sampling.clone(),
         }
     }
 

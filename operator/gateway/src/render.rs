@@ -23,7 +23,7 @@ use super::error::ApiError;
 use super::request::MODE_HEADER;
 
 /// Silence after which a stream gets a keep-alive comment.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Most chunks joined into one body frame.
 const READY_CHUNKS: usize = 64;
 
@@ -69,8 +69,7 @@ pub async fn whole(answer: Answer, flavor: Flavor, meta: Meta) -> Response {
     ApiError::cloud_unavailable("the answer ended early").into_response()
 }
 
-/// Streams the answer as server-sent chunks. Chunks that are ready together (the deltas of one
-/// read from the cloud) go out as one body frame, so one write, not one per chunk; a comment
+/// Streams the answer as server-sent chunks ([`event_stream`]); a comment
 /// every 15 s of silence keeps idle connections open.
 pub fn streamed(answer: Answer, flavor: Flavor, meta: Meta, include_usage: bool) -> Response {
     let mode = answer.mode.as_str();
@@ -90,7 +89,7 @@ pub fn streamed(answer: Answer, flavor: Flavor, meta: Meta, include_usage: bool)
                 Heard::Item(AnswerEvent::End(end)) => {
                     yield chunk(flavor, &meta, ChunkContent::None, Some(end.finish_reason), Some(&end.pice));
                     if include_usage {
-                        yield usage_chunk(flavor, &meta, end.usage);
+                        yield usage_chunk(flavor, &meta, end.pice.usage());
                     }
                     yield Bytes::from_static(b"data: [DONE]\n\n");
                     return;
@@ -102,15 +101,21 @@ pub fn streamed(answer: Answer, flavor: Flavor, meta: Meta, include_usage: bool)
             }
         }
     };
+    event_stream(chunks, mode)
+}
+
+/// A `text/event-stream` response of `events`. Events that are ready together (the deltas of
+/// one read from upstream) go out as one body frame, so one write, not one per event.
+pub fn event_stream(events: impl Stream<Item = Bytes> + Send + 'static, mode: &'static str) -> Response {
     let frames =
-        chunks.ready_chunks(READY_CHUNKS).map(|ready| Ok::<_, Infallible>(Bytes::from(ready.concat())));
+        events.ready_chunks(READY_CHUNKS).map(|ready| Ok::<_, Infallible>(Bytes::from(ready.concat())));
     let headers = [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
     with_mode((headers, Body::from_stream(frames)).into_response(), mode)
 }
 
 /// What a stream brought next: an item, or a silence of the whole period.
 #[derive(Debug, PartialEq)]
-enum Heard<T> {
+pub enum Heard<T> {
     Item(T),
     Silence,
 }
@@ -118,7 +123,7 @@ enum Heard<T> {
 /// `items` with a [`Heard::Silence`] after every `period` in which none came. One timer serves
 /// the whole stream and is moved on only when it fires before its period is up, so a stream of
 /// many quick items does not arm and cancel a timer per item.
-fn with_silences<S>(mut items: S, period: Duration) -> impl Stream<Item = Heard<S::Item>>
+pub fn with_silences<S>(mut items: S, period: Duration) -> impl Stream<Item = Heard<S::Item>>
 where
     S: Stream + Unpin,
 {
@@ -151,13 +156,13 @@ where
     }
 }
 
-fn with_mode(mut response: Response, mode: &'static str) -> Response {
+pub fn with_mode(mut response: Response, mode: &'static str) -> Response {
     response.headers_mut().insert(MODE_HEADER, HeaderValue::from_static(mode));
     response
 }
 
 /// One server-sent event whose data is `data` as JSON (one line: JSON text has no raw newline).
-fn event(data: &impl Serialize) -> Bytes {
+pub fn event(data: &impl Serialize) -> Bytes {
     let mut line = Vec::with_capacity(256);
     line.extend_from_slice(b"data: ");
     if serde_json::to_writer(&mut line, data).is_err() {
@@ -216,7 +221,7 @@ fn usage_chunk(flavor: Flavor, meta: &Meta, usage: Usage) -> Bytes {
 /// A whole completion of `text`, with the `pice` field.
 fn object(flavor: Flavor, meta: &Meta, text: String, end: &AnswerEnd) -> Response {
     let finish_reason = Some(end.finish_reason.to_owned());
-    let usage = Some(end.usage);
+    let usage = Some(end.pice.usage());
     let pice = Some(&end.pice);
     match flavor {
         Flavor::Chat => {

@@ -1,113 +1,181 @@
 //! Reading API requests: the body (size limit, JSON, required fields), the model name, the
-//! `x-pice-mode` header and the token budget, into an [`AnswerRequest`] or an OpenAI-shaped
-//! 4xx error.
+//! `x-pice-mode` header, the token budget, the sampling parameters and the conversation, into
+//! an [`AnswerRequest`] that keeps the body as sent, or an OpenAI-shaped 4xx error.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use pice_wire::openai_wire::{ChatCompletionRequest, ChatMessage, CompletionRequest, Prompt};
+use pice_wire::generation::Sampling;
+use pice_wire::openai_wire::{ChatCompletionRequest, ChatMessage, CompletionRequest, Prompt, Stop};
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use super::answer::AnswerRequest;
+use super::contract;
 use super::error::ApiError;
+use super::render::Flavor;
 use super::state::{Gateway, Limits};
 use pice_api::RoutingMode;
 
 /// The per-request mode header, in requests and responses.
 pub const MODE_HEADER: &str = "x-pice-mode";
 
-/// What every completion request carries besides its prompt.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Common {
-    pub model: String,
-    pub stream: bool,
-    pub include_usage: bool,
+/// Characters of earlier turns a sketch prompt carries at most (about 2,000 tokens); the
+/// newest turns are kept.
+pub const SKETCH_CONTEXT_CHARS: usize = 8_000;
+
+/// A JSON body: the object as sent and its typed reading.
+pub struct Body<T> {
+    pub raw: Map<String, Value>,
+    pub typed: T,
 }
 
-/// Parses a JSON body, mapping an oversized or malformed one to 413 or 400.
-pub fn json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, limits: Limits) -> Result<T, ApiError> {
+/// Parses a JSON object body, mapping an oversized or malformed one to 413 or 400.
+pub fn json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, limits: Limits) -> Result<Body<T>, ApiError> {
     let bytes = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::body_too_large(limits.max_body_bytes),
         _ => ApiError::invalid_request(rejection.body_text(), None),
     })?;
-    serde_json::from_slice(&bytes).map_err(|error| {
-        ApiError::invalid_request(format!("We could not parse the JSON body of your request: {error}"), None)
-    })
+    let unparsable =
+        |error: &dyn std::fmt::Display| ApiError::invalid_request(format!("We could not parse the JSON body of your request: {error}"), None);
+    let value: Value = serde_json::from_slice(&bytes).map_err(|error| unparsable(&error))?;
+    let typed = T::deserialize(&value).map_err(|error| unparsable(&error))?;
+    match value {
+        Value::Object(raw) => Ok(Body { raw, typed }),
+        _ => Err(unparsable(&"the body must be a JSON object")),
+    }
 }
 
 /// Reads a chat completion request.
 pub fn chat(
     gateway: &Gateway,
     headers: &HeaderMap,
-    body: ChatCompletionRequest,
-) -> Result<(Common, AnswerRequest), ApiError> {
-    if body.messages.is_empty() {
+    body: Body<ChatCompletionRequest>,
+) -> Result<AnswerRequest, ApiError> {
+    let Body { raw, typed } = body;
+    if typed.messages.is_empty() {
         return Err(ApiError::invalid_request(
             "'messages' is a required property and must not be empty.",
             Some("messages"),
         ));
     }
-    let common =
-        Common { model: body.model.clone(), stream: body.stream, include_usage: body.wants_stream_usage() };
-    let (budget, seed) = (body.token_budget(), body.seed);
-    let answer = answer_request(gateway, headers, &common, body.messages, budget, seed)?;
-    Ok((common, answer))
+    let last_user = typed.messages.iter().rposition(|m| m.role == "user" && !m.text().trim().is_empty());
+    let Some(last_user) = last_user else {
+        return Err(ApiError::invalid_request("The messages must include a user message with text.", Some("messages")));
+    };
+    let is_instruction = |m: &&ChatMessage| matches!(m.role.as_str(), "system" | "developer");
+    let instructions: Vec<String> = typed.messages.iter().filter(is_instruction).map(|m| m.text().into_owned()).collect();
+    let turns: Vec<&ChatMessage> = typed.messages[..last_user].iter().filter(|m| !is_instruction(m)).collect();
+    let sampling = Sampling {
+        temperature: typed.temperature,
+        top_p: typed.top_p,
+        presence_penalty: typed.presence_penalty,
+        frequency_penalty: typed.frequency_penalty,
+        stop: typed.stop.as_ref().map(Stop::sequences).unwrap_or_default(),
+    };
+    Ok(AnswerRequest {
+        flavor: Flavor::Chat,
+        model: typed.model.clone(),
+        question: typed.messages[last_user].text().into_owned(),
+        instructions: instructions.join("\n\n"),
+        conversation: turns.iter().any(|m| m.role == "assistant"),
+        earlier: newest_within(&turns, SKETCH_CONTEXT_CHARS),
+        max_tokens: token_budget(typed.token_budget(), gateway.limits)?,
+        seed: typed.seed,
+        sampling,
+        include_usage: typed.wants_stream_usage(),
+        ..answer_request(gateway, headers, raw, Flavor::Chat, &typed.model, typed.stream)?
+    })
 }
 
-/// Reads a (legacy) text completion request; its prompt becomes one user message.
+/// Reads a (legacy) text completion request; its prompt is the question.
 pub fn completion(
     gateway: &Gateway,
     headers: &HeaderMap,
-    body: CompletionRequest,
-) -> Result<(Common, AnswerRequest), ApiError> {
-    let prompt = match body.prompt {
+    body: Body<CompletionRequest>,
+) -> Result<AnswerRequest, ApiError> {
+    let Body { raw, typed } = body;
+    let prompt = match typed.prompt {
         Some(Prompt::Text(text)) => text,
         Some(Prompt::Texts(texts)) if texts.len() == 1 => texts.concat(),
         Some(Prompt::Texts(_)) => {
-            return Err(ApiError::invalid_request(
-                "This gateway answers one prompt per request.",
-                Some("prompt"),
-            ));
+            return Err(ApiError::invalid_request("This gateway answers one prompt per request.", Some("prompt")));
         }
         None => return Err(ApiError::invalid_request("'prompt' is a required property.", Some("prompt"))),
     };
-    let include_usage = body.stream_options.as_ref().is_some_and(|options| options.include_usage);
-    let common = Common { model: body.model, stream: body.stream, include_usage };
-    let messages = vec![ChatMessage::new("user", prompt)];
-    let answer = answer_request(gateway, headers, &common, messages, body.max_tokens, body.seed)?;
-    Ok((common, answer))
+    if prompt.trim().is_empty() {
+        return Err(ApiError::invalid_request("'prompt' must not be empty.", Some("prompt")));
+    }
+    let sampling = Sampling {
+        temperature: typed.temperature,
+        top_p: typed.top_p,
+        presence_penalty: typed.presence_penalty,
+        frequency_penalty: typed.frequency_penalty,
+        stop: typed.stop.as_ref().map(Stop::sequences).unwrap_or_default(),
+    };
+    Ok(AnswerRequest {
+        question: prompt,
+        max_tokens: token_budget(typed.max_tokens, gateway.limits)?,
+        seed: typed.seed,
+        sampling,
+        include_usage: typed.stream_options.as_ref().is_some_and(|options| options.include_usage),
+        ..answer_request(gateway, headers, raw, Flavor::Text, &typed.model, typed.stream)?
+    })
 }
 
+/// What both APIs check and read alike: the model, the mode header and what keeps the
+/// request cloud-only; the prompt-specific fields are left empty for the caller to fill.
 fn answer_request(
     gateway: &Gateway,
     headers: &HeaderMap,
-    common: &Common,
-    messages: Vec<ChatMessage>,
-    max_tokens: Option<u32>,
-    seed: Option<u64>,
+    body: Map<String, Value>,
+    flavor: Flavor,
+    model: &str,
+    streamed: bool,
 ) -> Result<AnswerRequest, ApiError> {
-    if common.model.is_empty() {
+    if model.is_empty() {
         return Err(ApiError::invalid_request("'model' is a required property.", Some("model")));
     }
-    if !gateway.models().contains(&common.model.as_str()) {
-        return Err(ApiError::model_not_found(&common.model));
+    if !gateway.models().contains(&model) {
+        return Err(ApiError::model_not_found(model));
     }
     let requested = requested_mode(headers, gateway.config.routing.mode)?;
-    let max_tokens = token_budget(max_tokens, gateway.limits)?;
-    let question = messages.iter().rev().find(|m| m.role == "user").map(|m| m.text().into_owned());
-    let question = question.filter(|q| !q.trim().is_empty()).ok_or_else(|| {
-        ApiError::invalid_request("The messages must include a user message with text.", Some("messages"))
-    })?;
-    let conversation = messages.iter().any(|m| m.role == "assistant");
+    let blocker = contract::blocker(&body, flavor);
+    if let Some(blocker) = blocker.as_ref().filter(|_| requested == RoutingMode::Progressive) {
+        return Err(ApiError::not_progressive(&blocker.field, blocker.why));
+    }
     Ok(AnswerRequest {
-        messages,
-        question,
-        conversation,
-        max_tokens,
-        seed,
+        body,
+        flavor,
+        model: model.to_owned(),
+        question: String::new(),
+        instructions: String::new(),
+        earlier: Vec::new(),
+        conversation: false,
+        max_tokens: 0,
+        seed: None,
+        sampling: Sampling::default(),
+        blocker,
         requested,
-        streamed: common.stream,
+        streamed,
+        include_usage: false,
     })
+}
+
+/// The newest of `turns` whose text fits in `chars` characters, oldest first.
+pub fn newest_within(turns: &[&ChatMessage], chars: usize) -> Vec<ChatMessage> {
+    let mut room = chars;
+    let mut kept: Vec<ChatMessage> = turns
+        .iter()
+        .rev()
+        .map_while(|turn| {
+            let length = turn.text().chars().count();
+            room = room.checked_sub(length)?;
+            Some((*turn).clone())
+        })
+        .collect();
+    kept.reverse();
+    kept
 }
 
 /// The mode of the request: its `x-pice-mode` header, else the pool's.
@@ -151,7 +219,7 @@ mod tests {
         headers.insert(MODE_HEADER, HeaderValue::from_static("Progressive"));
         assert_eq!(requested_mode(&headers, RoutingMode::Cloud).unwrap(), RoutingMode::Progressive);
         headers.insert(MODE_HEADER, HeaderValue::from_static("edge"));
-        assert_eq!(requested_mode(&headers, RoutingMode::Auto).unwrap_err().param, Some(MODE_HEADER));
+        assert_eq!(requested_mode(&headers, RoutingMode::Auto).unwrap_err().detail.param.as_deref(), Some(MODE_HEADER));
     }
 
     #[test]
@@ -159,17 +227,28 @@ mod tests {
         assert_eq!(token_budget(None, LIMITS).unwrap(), 512);
         assert_eq!(token_budget(Some(50), LIMITS).unwrap(), 50);
         assert_eq!(token_budget(Some(100_000), LIMITS).unwrap(), 1024);
-        assert_eq!(token_budget(Some(0), LIMITS).unwrap_err().param, Some("max_tokens"));
+        assert_eq!(token_budget(Some(0), LIMITS).unwrap_err().detail.param.as_deref(), Some("max_tokens"));
     }
 
     #[test]
     fn malformed_json_is_a_400_that_says_so() {
         let error =
-            json::<ChatCompletionRequest>(Ok(Bytes::from_static(b"{\"model\": ")), LIMITS).unwrap_err();
+            json::<ChatCompletionRequest>(Ok(Bytes::from_static(b"{\"model\": ")), LIMITS).err().unwrap();
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
-        assert!(error.message.contains("could not parse the JSON"), "{}", error.message);
+        assert!(error.detail.message.contains("could not parse the JSON"), "{}", error.detail.message);
         let error =
-            json::<ChatCompletionRequest>(Ok(Bytes::from_static(b"{\"messages\": 3}")), LIMITS).unwrap_err();
+            json::<ChatCompletionRequest>(Ok(Bytes::from_static(b"{\"messages\": 3}")), LIMITS).err().unwrap();
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        let error = json::<ChatCompletionRequest>(Ok(Bytes::from_static(b"[]")), LIMITS).err().unwrap();
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn the_newest_turns_are_kept_within_the_budget() {
+        let turns = [ChatMessage::new("user", "aaaa"), ChatMessage::new("assistant", "bb"), ChatMessage::new("user", "cc")];
+        let refs: Vec<&ChatMessage> = turns.iter().collect();
+        let kept = newest_within(&refs, 5);
+        assert_eq!(kept, turns[1..].to_vec());
+        assert!(newest_within(&refs, 1).is_empty());
     }
 }

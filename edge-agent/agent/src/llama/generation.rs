@@ -13,10 +13,13 @@ use tokio::sync::mpsc;
 
 use super::text::Utf8Pieces;
 use super::{Counters, Engine};
-use pice_wire::generation::{BackendError, FinishReason, GenerationEvent, Usage};
+use pice_wire::generation::{BackendError, FinishReason, GenerationEvent, Sampling, Usage};
+use pice_wire::stop::{Scanned, StopScanner};
 
-// Sampling: llama.cpp's own defaults (top-k 40, top-p 0.95, min-p 0.05, temperature 0.8), plus a
-// mild repetition penalty over the last 64 tokens, which keeps 135M-class models out of loops.
+// Sampling unless the client sets it: llama.cpp's own defaults (top-k 40, top-p 0.95, min-p 0.05,
+// temperature 0.8), plus a mild repetition penalty over the last 64 tokens, which keeps
+// 135M-class models out of loops. The client's temperature, top-p and presence and frequency
+// penalties replace these; temperature 0 is greedy decoding.
 const TOP_K: i32 = 40;
 const TOP_P: f32 = 0.95;
 const MIN_P: f32 = 0.05;
@@ -32,6 +35,7 @@ pub(super) struct Job {
     pub max_tokens: u32,
     pub want_logprobs: bool,
     pub seed: Option<u64>,
+    pub sampling: Sampling,
     pub events: mpsc::Sender<Result<GenerationEvent, BackendError>>,
 }
 
@@ -84,8 +88,10 @@ fn generate(engine: &Engine, job: &Job) -> Result<Ended, BackendError> {
     context.decode(&mut batch).map_err(model_error)?;
 
     let vocab = engine.model.vocab();
-    let mut sampler = sampler(job.seed, engine.model.n_vocab());
+    let mut sampler = sampler(job.seed, &job.sampling, engine.model.n_vocab());
     let mut pieces = Utf8Pieces::default();
+    let mut stops = StopScanner::new(&job.sampling.stop);
+    let mut cut = false;
     let mut logprobs = 0.0;
     let mut completion_tokens = 0u32;
     let mut position = job.prompt.len();
@@ -100,9 +106,16 @@ fn generate(engine: &Engine, job: &Job) -> Result<Ended, BackendError> {
         }
         completion_tokens += 1;
         engine.counters.tokens.fetch_add(1, Ordering::SeqCst);
-        let piece = pieces.push(&vocab.token_to_piece(token, false, None));
+        let (piece, stopped) = match stops.push(&pieces.push(&vocab.token_to_piece(token, false, None))) {
+            Scanned::Text(piece) => (piece, false),
+            Scanned::Stopped(piece) => (piece, true),
+        };
         if !piece.is_empty() && job.events.blocking_send(Ok(GenerationEvent::Text(piece))).is_err() {
             return Ok(Ended::Cancelled);
+        }
+        if stopped {
+            cut = true;
+            break FinishReason::Stop;
         }
         if completion_tokens == budget {
             break FinishReason::Length;
@@ -115,7 +128,11 @@ fn generate(engine: &Engine, job: &Job) -> Result<Ended, BackendError> {
         position += 1;
         context.decode(&mut batch).map_err(model_error)?;
     };
-    let rest = pieces.finish();
+    let rest = match (cut, stops.push(&pieces.finish())) {
+        (true, _) => String::new(),
+        (false, Scanned::Text(text)) => text + &stops.finish(),
+        (false, Scanned::Stopped(text)) => text,
+    };
     if !rest.is_empty() && job.events.blocking_send(Ok(GenerationEvent::Text(rest))).is_err() {
         return Ok(Ended::Cancelled);
     }
@@ -129,15 +146,22 @@ fn generate(engine: &Engine, job: &Job) -> Result<Ended, BackendError> {
 }
 
 /// The sampler chain; a request's seed makes its text repeatable.
-fn sampler(seed: Option<u64>, n_vocab: i32) -> LlamaSampler {
+fn sampler(seed: Option<u64>, sampling: &Sampling, n_vocab: i32) -> LlamaSampler {
     // Fold the seed into u32 without landing on the "random" value.
     let seed = seed.map_or(RANDOM_SEED, |s| u32::try_from(s % u64::from(u32::MAX)).unwrap_or(0));
+    let frequency = sampling.frequency_penalty.unwrap_or(0.0);
+    let presence = sampling.presence_penalty.unwrap_or(0.0);
+    let temperature = sampling.temperature.unwrap_or(TEMPERATURE);
+    let penalties = LlamaSampler::penalties(n_vocab, PENALTY_LAST_N, PENALTY_REPEAT, frequency, presence);
+    if temperature <= 0.0 {
+        return LlamaSampler::chain_simple([penalties, LlamaSampler::greedy()]);
+    }
     LlamaSampler::chain_simple([
-        LlamaSampler::penalties(n_vocab, PENALTY_LAST_N, PENALTY_REPEAT, 0.0, 0.0),
+        penalties,
         LlamaSampler::top_k(TOP_K),
-        LlamaSampler::top_p(TOP_P, 1),
+        LlamaSampler::top_p(sampling.top_p.unwrap_or(TOP_P), 1),
         LlamaSampler::min_p(MIN_P, 1),
-        LlamaSampler::temp(TEMPERATURE),
+        LlamaSampler::temp(temperature),
         LlamaSampler::dist(seed),
     ])
 }

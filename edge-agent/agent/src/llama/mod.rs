@@ -102,6 +102,7 @@ impl LlamaBackend {
             max_tokens: request.max_tokens,
             want_logprobs: request.want_logprobs,
             seed: request.seed,
+            sampling: request.sampling.clone(),
             events,
         };
         let engine = Arc::clone(&self.engine);
@@ -165,7 +166,7 @@ impl Engine {
 
     /// The expansion messages from [`prompt`] in the model's chat format, as tokens.
     fn prompt(&self, request: &ExpansionRequest) -> Result<Vec<LlamaToken>, BackendError> {
-        let messages = prompt::expansion_messages(&request.question, &request.sketch, request.point_index)
+        let messages = prompt::expansion_messages(request)
             .into_iter()
             .map(|m| LlamaChatMessage::new(m.role.clone(), m.text().into_owned()))
             .collect::<Result<Vec<_>, _>>()

@@ -207,9 +207,12 @@ async fn an_ensemble_expands_every_point_twice_and_keeps_one_candidate() {
 
     let response = gateway.post("/v1/chat/completions", &chat(LIST_QUESTION, false, 2), &[]).await;
     let body: Value = response.json().await.unwrap();
-    let kept = body["usage"]["completion_tokens"].as_u64().unwrap();
-    let generated = body["pice"]["edge_tokens"].as_u64().unwrap();
-    assert!(generated > kept, "two candidates per point were written, one kept: {generated} vs {kept}");
+    let (pice, usage) = (&body["pice"], &body["usage"]);
+    let tokens = |field: &str| pice[field].as_u64().unwrap();
+    assert_eq!(usage["completion_tokens"].as_u64(), Some(tokens("cloud_tokens") + tokens("edge_tokens")), "{body}");
+    assert_eq!(usage["prompt_tokens"].as_u64(), Some(tokens("cloud_prompt_tokens") + tokens("edge_prompt_tokens")));
+    let kept = body["choices"][0]["message"]["content"].as_str().unwrap().split_whitespace().count() as u64;
+    assert!(tokens("edge_tokens") > kept, "two candidates per point were written, one kept: {pice}, {kept} words");
     assert_numbered_in_order(body["choices"][0]["message"]["content"].as_str().unwrap(), 4);
     let expansions = r#"pice_edge_expansion_seconds_count{model="test-model-simulated"}"#;
     let on_first = sample(&first.metrics().await, expansions);
