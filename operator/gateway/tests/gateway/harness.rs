@@ -14,6 +14,8 @@ use pice_gateway::auth::ApiKeys;
 use pice_gateway::server::{self, Discovery, Settings};
 use pice_gateway::state::Limits;
 use pice_sim::backend::SimBackend;
+use pice_wire::generation::ModelBackend;
+use pice_wire::openai_client::OpenAiBackend;
 use pice_sim::server::{SimState, router};
 use pice_sim::{Profile, Simulator, TpotPoint};
 use prometheus::Registry;
@@ -41,8 +43,8 @@ pub fn profile(tpot_ms: f64) -> Profile {
 /// An HTTP server task; aborted on drop.
 pub struct Server {
     pub url: String,
-    /// The `stream` flag of each chat completion a [`fixed_cloud`] was asked for, in order.
-    pub streams: Arc<Mutex<Vec<bool>>>,
+    /// What a [`recording_cloud`] was sent: the path and JSON body of each request, in order.
+    pub requests: Arc<Mutex<Vec<(String, Value)>>>,
     task: JoinHandle<()>,
 }
 
@@ -58,7 +60,7 @@ async fn serve(router: axum::Router) -> Server {
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
-    Server { url, streams: Arc::default(), task }
+    Server { url, requests: Arc::default(), task }
 }
 
 /// `pice-sim`'s OpenAI-compatible server with a `tpot_ms` profile: the cloud LLM.
@@ -67,14 +69,53 @@ pub async fn sim_cloud(tpot_ms: f64) -> Server {
     serve(router(state)).await
 }
 
+/// A cloud that records every completion request (path and body) and answers it with
+/// `answer(path, body)`: a whole JSON answer, a list of SSE data payloads, or an error.
+pub async fn recording_cloud<F>(answer: F) -> Server
+where
+    F: Fn(&str, &Value) -> Reply + Clone + Send + Sync + 'static,
+{
+    use axum::Json;
+    use axum::extract::OriginalUri;
+    use axum::response::IntoResponse;
+    let requests: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let seen = Arc::clone(&requests);
+    let handle = move |OriginalUri(uri): OriginalUri, Json(request): Json<Value>| async move {
+        let path = uri.path().to_owned();
+        let answer = answer.clone();
+        seen.lock().unwrap().push((path.clone(), request.clone()));
+        match answer(&path, &request) {
+            Reply::Whole(body) => Json(body).into_response(),
+            Reply::Events(events) => {
+                let body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+                ([("content-type", "text/event-stream")], body).into_response()
+            }
+            Reply::Error(status, body) => (axum::http::StatusCode::from_u16(status).unwrap(), Json(body)).into_response(),
+        }
+    };
+    let models = || async { Json(serde_json::json!({"object": "list", "data": []})) };
+    let mut server = serve(
+        axum::Router::new()
+            .route("/v1/chat/completions", axum::routing::post(handle.clone()))
+            .route("/v1/completions", axum::routing::post(handle))
+            .route("/v1/models", axum::routing::get(models)),
+    )
+    .await;
+    server.requests = requests;
+    server
+}
+
+/// What a [`recording_cloud`] answers.
+pub enum Reply {
+    Whole(Value),
+    /// SSE data payloads (JSON texts or `[DONE]`).
+    Events(Vec<String>),
+    Error(u16, Value),
+}
+
 /// A cloud that answers every chat completion, streamed or not, with `text` in one chunk.
 pub async fn fixed_cloud(text: &'static str) -> Server {
-    use axum::Json;
-    use axum::response::IntoResponse;
-    let streams: Arc<Mutex<Vec<bool>>> = Arc::default();
-    let seen = Arc::clone(&streams);
-    let answer = move |Json(request): Json<Value>| async move {
-        seen.lock().unwrap().push(request["stream"] == true);
+    recording_cloud(move |_, request| {
         let choice = |delta: Value, finish: Value| serde_json::json!({"index": 0, "delta": delta, "finish_reason": finish});
         let usage = serde_json::json!({"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14});
         if request["stream"] == true {
@@ -82,24 +123,14 @@ pub async fn fixed_cloud(text: &'static str) -> Server {
                 serde_json::json!({"choices": [choice(serde_json::json!({"content": text}), Value::Null)]}),
                 serde_json::json!({"choices": [choice(serde_json::json!({}), "stop".into())], "usage": usage}),
             ];
-            let body: String =
-                chunks.iter().map(|c| format!("data: {c}\n\n")).collect::<String>() + "data: [DONE]\n\n";
-            ([("content-type", "text/event-stream")], body).into_response()
+            Reply::Events(chunks.iter().map(Value::to_string).chain(["[DONE]".to_owned()]).collect())
         } else {
             let message = serde_json::json!({"role": "assistant", "content": text});
             let choice = serde_json::json!({"index": 0, "message": message, "finish_reason": "stop"});
-            Json(serde_json::json!({"choices": [choice], "usage": usage})).into_response()
+            Reply::Whole(serde_json::json!({"choices": [choice], "usage": usage}))
         }
-    };
-    let models = || async { Json(serde_json::json!({"object": "list", "data": []})) };
-    let mut server = serve(
-        axum::Router::new()
-            .route("/v1/chat/completions", axum::routing::post(answer))
-            .route("/v1/models", axum::routing::get(models)),
-    )
-    .await;
-    server.streams = streams;
-    server
+    })
+    .await
 }
 
 /// A URL where nothing listens.
@@ -118,6 +149,17 @@ pub struct Edge {
 impl Edge {
     /// An agent running `slots` expansions at once with `queue` more waiting, `tpot_ms` a token.
     pub async fn start(slots: usize, queue: usize, tpot_ms: f64) -> Self {
+        Self::with_backend(slots, queue, move || Arc::new(SimBackend::start(profile(tpot_ms), 11, None))).await
+    }
+
+    /// An agent whose model is the OpenAI-compatible server at `url` (serving `model`).
+    pub async fn openai(url: &str, model: &str) -> Self {
+        let backend = OpenAiBackend::new(&format!("{url}/v1"), model).unwrap();
+        Self::with_backend(4, 4, move || Arc::new(backend)).await
+    }
+
+    /// An agent with the backend `make` builds on the agent's own runtime.
+    async fn with_backend<B: ModelBackend>(slots: usize, queue: usize, make: impl FnOnce() -> Arc<B> + Send + 'static) -> Self {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let (bound, addrs) = oneshot::channel();
@@ -131,8 +173,7 @@ impl Edge {
                 tls: None,
                 readiness_interval: Duration::from_secs(1),
             };
-            let backend = Arc::new(SimBackend::start(profile(tpot_ms), 11, None));
-            let agent = bind(settings, backend, Registry::new()).await.unwrap();
+            let agent = bind(settings, make(), Registry::new()).await.unwrap();
             let _ = bound.send((agent.grpc_addr().unwrap(), agent.metrics_addr().unwrap()));
             let _ = agent.serve(std::future::pending()).await;
         });
