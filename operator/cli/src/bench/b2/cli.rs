@@ -15,6 +15,10 @@ pub struct B2Args {
     /// Directory holding the built `pice-gateway`.
     #[arg(long, env = "PICE_BENCH_BIN_DIR", default_value = "target/release")]
     pub bin_dir: PathBuf,
+    /// Directory holding another build of `pice-gateway` (e.g. an earlier revision) to measure
+    /// right after the current one, in the same run, as "PICE gateway (baseline build)".
+    #[arg(long, env = "PICE_BENCH_BASELINE_BIN_DIR")]
+    pub baseline_bin_dir: Option<PathBuf>,
     /// Directory of the routers' virtual environments (deploy/bench/install-routers.sh).
     #[arg(long, env = "PICE_BENCH_ROUTERS_DIR", default_value = "~/.cache/pice/b2")]
     pub routers_dir: String,

@@ -75,12 +75,12 @@ fn markdown(
 /// How the PICE gateway ranks among the proxies on each figure, per response kind.
 fn verdict(md: &mut String, rows: &[Row]) -> std::fmt::Result {
     let pice = System::Pice.label();
-    let direct = System::Direct.label();
+    let others = [System::Direct.label(), System::PiceBaseline.label()];
     for stream in [false, true] {
         let kind = if stream { "SSE" } else { "JSON" };
         let proxies: Vec<&Row> = rows
             .iter()
-            .filter(|r| r.stream == stream && r.system != direct && r.saturation.is_finite())
+            .filter(|r| r.stream == stream && !others.contains(&r.system.as_str()) && r.saturation.is_finite())
             .collect();
         let Some(ours) = proxies.iter().find(|r| r.system == pice) else { continue };
         let rank = |key: fn(&Row) -> f64, higher_better: bool| {
@@ -145,6 +145,7 @@ fn short(system: System) -> &'static str {
     match system {
         System::Direct => "direct",
         System::Pice => "PICE",
+        System::PiceBaseline => "PICE base",
         System::VllmRouter => "vllm-router",
         System::SglangRouter => "sglang-router",
         System::Envoy => "Envoy",

@@ -37,18 +37,32 @@ pub async fn run(args: B2Args) -> anyhow::Result<()> {
     let backend_addr = backend.listening_addr().await?.parse().context("the backend's address")?;
     let setup = Setup {
         bin_dir: args.bin_dir.clone(),
+        baseline_bin_dir: args.baseline_bin_dir.clone(),
         routers_dir: args.routers_dir(),
         backend: backend_addr,
         workers: args.workers,
     };
     let mut measured = Vec::new();
-    for system in std::iter::once(System::Direct).chain(args.systems.iter().copied()) {
+    for system in systems(&args) {
         let result = measure_system(system, &setup, &args, &dir, backend.id()).await;
         eprintln!("b2: {}: {}", system.label(), result.rows.iter().map(brief).collect::<Vec<_>>().join("; "));
         measured.push(result);
     }
     backend.stop().await;
     report::write(&args, &measured, &provenance)
+}
+
+/// The direct backend first, then the systems asked for, the baseline build right after the
+/// current gateway.
+fn systems(args: &B2Args) -> Vec<System> {
+    let mut systems = vec![System::Direct];
+    for &system in &args.systems {
+        systems.push(system);
+        if system == System::Pice && args.baseline_bin_dir.is_some() {
+            systems.push(System::PiceBaseline);
+        }
+    }
+    systems
 }
 
 async fn start_backend(args: &B2Args, dir: &Path) -> anyhow::Result<Child> {

@@ -19,6 +19,10 @@ pub enum System {
     Direct,
     /// `pice-gateway` in cloud mode.
     Pice,
+    /// Another build of `pice-gateway` (`--baseline-bin-dir`, e.g. an earlier revision),
+    /// measured beside the current one.
+    #[value(skip)]
+    PiceBaseline,
     /// vLLM's router (Rust, from PyPI).
     VllmRouter,
     /// SGLang's router (Rust, from PyPI).
@@ -34,6 +38,7 @@ impl System {
         match self {
             Self::Direct => "direct backend",
             Self::Pice => "PICE gateway",
+            Self::PiceBaseline => "PICE gateway (baseline build)",
             Self::VllmRouter => "vllm-router 0.1.17",
             Self::SglangRouter => "sglang-router 0.3.2",
             Self::Envoy => "Envoy 1.40.0",
@@ -50,6 +55,7 @@ impl System {
             Self::Envoy => "envoy",
             Self::Litellm => "litellm",
             Self::Pice => "pice-gateway",
+            Self::PiceBaseline => "pice-gateway-baseline",
             Self::Direct => "backend",
         }
     }
@@ -59,6 +65,8 @@ impl System {
 #[derive(Clone, Debug)]
 pub struct Setup {
     pub bin_dir: PathBuf,
+    /// Where the baseline build of `pice-gateway` is, when one is measured.
+    pub baseline_bin_dir: Option<PathBuf>,
     pub routers_dir: PathBuf,
     pub backend: SocketAddr,
     /// Worker threads or processes per system.
@@ -88,8 +96,11 @@ pub fn launch(system: System, setup: &Setup, port: u16, metrics_port: u16, dir: 
     let workers = setup.workers;
     let launch = match system {
         System::Direct => return None,
-        System::Pice => Launch {
-            program: setup.bin_dir.join("pice-gateway"),
+        System::Pice | System::PiceBaseline => Launch {
+            program: match system {
+                System::PiceBaseline => setup.baseline_bin_dir.as_ref()?.join("pice-gateway"),
+                _ => setup.bin_dir.join("pice-gateway"),
+            },
             args: strings(&[
                 &format!("--config={}", file("pice-gateway.json")),
                 &format!("--listen=127.0.0.1:{port}"),
@@ -279,6 +290,7 @@ mod tests {
     fn setup() -> Setup {
         Setup {
             bin_dir: "/b".into(),
+            baseline_bin_dir: Some("/old".into()),
             routers_dir: "/r".into(),
             backend: "127.0.0.1:9000".parse().unwrap(),
             workers: 2,
@@ -295,6 +307,9 @@ mod tests {
         assert_eq!(launch.program, Path::new("/b/pice-gateway"));
         assert!(launch.args.contains(&"--config=/d/pice-gateway.json".to_owned()));
         assert!(launch.announces);
+        let baseline = super::launch(System::PiceBaseline, &setup(), 8000, 8001, Path::new("/d")).unwrap();
+        assert_eq!(baseline.program, Path::new("/old/pice-gateway"));
+        assert_eq!(baseline.args, launch.args, "the same settings");
     }
 
     #[test]
