@@ -25,6 +25,8 @@ pub struct ChatOptions {
     pub seed: Option<u64>,
     pub want_logprobs: bool,
     pub sampling: Sampling,
+    /// The end user the client names (OpenAI's `user`), passed on as it is.
+    pub user: Option<String>,
 }
 
 /// A model served over OpenAI's chat-completions API.
@@ -82,6 +84,7 @@ impl OpenAiBackend {
             presence_penalty: options.sampling.presence_penalty,
             frequency_penalty: options.sampling.frequency_penalty,
             stop: Stop::of(&options.sampling.stop),
+            user: options.user,
             ..ChatCompletionRequest::default()
         }
     }
@@ -93,6 +96,7 @@ impl OpenAiBackend {
             seed: request.seed,
             want_logprobs: request.want_logprobs,
             sampling: request.sampling,
+            user: None,
         };
         self.chat(messages, options).await
     }
@@ -133,7 +137,12 @@ impl OpenAiBackend {
         body: &impl serde::Serialize,
     ) -> Result<reqwest::Response, BackendError> {
         let url = format!("{}{path}", self.base_url);
-        self.client.post(&url).json(body).send().await.map_err(|source| BackendError::Unreachable { url, source })
+        self.client
+            .post(&url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|source| BackendError::Unreachable { url, source })
     }
 
     /// Sends a chat completion request; a status other than success is an error with the
@@ -234,8 +243,10 @@ mod tests {
             seed: Some(7),
             want_logprobs: true,
             sampling: request.sampling.clone(),
+            user: None,
         };
-        let body = serde_json::to_value(backend.request_body(messages.clone(), options.clone(), true)).unwrap();
+        let body =
+            serde_json::to_value(backend.request_body(messages.clone(), options.clone(), true)).unwrap();
         assert_eq!(body["temperature"].as_f64().map(|t| (t * 100.0).round()), Some(20.0));
         assert_eq!(body["top_p"].as_f64().map(|t| (t * 100.0).round()), Some(90.0));
         assert_eq!(body["presence_penalty"], 0.5);
@@ -285,7 +296,8 @@ mod tests {
     #[test]
     fn cache_prompt_is_sent_beside_the_request_only_when_asked_for() {
         let request = ChatCompletionRequest { model: "qwen".into(), ..ChatCompletionRequest::default() };
-        let body = |cache_prompt| serde_json::to_value(PromptCached { request: &request, cache_prompt }).unwrap();
+        let body =
+            |cache_prompt| serde_json::to_value(PromptCached { request: &request, cache_prompt }).unwrap();
         assert_eq!((&body(true)["model"], &body(true)["cache_prompt"]), (&"qwen".into(), &true.into()));
         assert!(body(false).get("cache_prompt").is_none(), "{}", body(false));
         assert_eq!(body(false), serde_json::to_value(&request).unwrap());

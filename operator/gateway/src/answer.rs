@@ -37,6 +37,8 @@ pub struct AnswerRequest {
     pub seed: Option<u64>,
     /// The client's sampling parameters, for the sketch and every expansion.
     pub sampling: Sampling,
+    /// OpenAI's `user` (the client's end user), sent with the sketch request.
+    pub user: Option<String>,
     /// The first field a progressive answer cannot honour, if any.
     pub blocker: Option<Blocker>,
     /// The mode asked for: the request's `x-pice-mode` header or the pool's mode.

@@ -87,6 +87,7 @@ async fn write_sketch(
         seed: request.seed,
         want_logprobs: false,
         sampling: request.sampling.clone(),
+        user: request.user.clone(),
     };
     let started = Instant::now();
     let watch = Stopwatch::start();

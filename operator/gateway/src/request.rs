@@ -83,6 +83,7 @@ pub fn chat(
         max_tokens: token_budget(typed.token_budget(), gateway.limits)?,
         seed: typed.seed,
         sampling,
+        user: typed.user.clone(),
         include_usage: typed.wants_stream_usage(),
         ..answer_request(gateway, headers, raw, Flavor::Chat, &typed.model, typed.stream)?
     })
@@ -155,6 +156,7 @@ fn answer_request(
         max_tokens: 0,
         seed: None,
         sampling: Sampling::default(),
+        user: None,
         blocker,
         requested,
         streamed,

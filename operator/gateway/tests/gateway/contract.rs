@@ -221,7 +221,7 @@ async fn progressive_mode_carries_sampling_and_the_conversation_to_sketch_and_ex
             {"role": "user", "content": "List ways to prepare them for winter."}
         ],
         "temperature": 0.25, "top_p": 0.5, "presence_penalty": 0.5, "frequency_penalty": 0.75,
-        "stop": "###", "seed": 5, "max_tokens": 100
+        "stop": "###", "seed": 5, "max_tokens": 100, "user": "u-42"
     });
     let response = gateway.post("/v1/chat/completions", &request, &[]).await;
     assert_eq!(response.status(), 200);
@@ -237,6 +237,7 @@ async fn progressive_mode_carries_sampling_and_the_conversation_to_sketch_and_ex
         assert_eq!((number("presence_penalty"), number("frequency_penalty")), (0.5, 0.75));
         assert_eq!(body["stop"], json!(["###"]));
     }
+    assert_eq!(sent[0].1["user"], "u-42", "the end user goes with the sketch");
     let sketch = &sent[0].1["messages"];
     assert!(sketch[0]["content"].as_str().unwrap().ends_with("Answer for a beekeeper."), "{sketch}");
     let turns: Vec<&str> = sketch.as_array().unwrap()[1..].iter().map(|m| m["content"].as_str().unwrap()).collect();
