@@ -64,11 +64,13 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "PICE_GATEWAY_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
-    /// Token budget of requests that set no max_tokens.
+    /// Token budget of progressive answers to requests that set no max_tokens (a cloud-only
+    /// request without one gets the cloud server's default).
     #[arg(long, env = "PICE_GATEWAY_DEFAULT_MAX_TOKENS", default_value_t = 512,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub default_max_tokens: u32,
-    /// Largest max_tokens a request gets; larger requests are lowered to it.
+    /// Largest budget of an answer the gateway writes (progressive): a larger max_tokens is
+    /// lowered to it. Cloud-only requests reach the cloud as sent, under the cloud's own limits.
     #[arg(long, env = "PICE_GATEWAY_MAX_TOKENS_CAP", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens_cap: u32,

@@ -1,8 +1,10 @@
 //! The mode decision: cloud-only or progressive, per request (docs/design.md, step 2).
 //!
-//! `auto` goes progressive only when the question is suitable, is not a continued conversation
-//! (the sketch sees only the last question) and the estimated progressive latency beats
-//! cloud-only under the current load:
+//! A request with a field only a cloud-only answer keeps goes to the cloud (unless the cloud was
+//! named anyway). `auto` goes progressive only when the question is suitable, is not a continued
+//! conversation (a follow-up usually builds on the previous answer rather than splitting into
+//! independent points) and the estimated progressive latency beats cloud-only under the
+//! current load:
 //!
 //! - `T_cloud = ttft_cloud + n · tpot_cloud`
 //! - `T_prog  = ttft_cloud + s · tpot_cloud + makespan_edge`
