@@ -1,7 +1,11 @@
 """Processes for the SDK tests: pice-sim as the cloud LLM, pice-edge-agent (sim backend) as the
 edge, and pice-gateway in front, each a real process on 127.0.0.1 started from PICE_BIN_DIR
-(target/debug by default; tests/sdk/run.sh builds it). Every process is stopped at the end."""
+(target/debug by default; tests/sdk/run.sh builds it). Every process is stopped at the end.
+A second gateway (`recording_stack`) has a RecordingCloud (recording_cloud.py) as its cloud, to
+see what the gateway sends the cloud and to have the cloud answer with tools, choices and
+log-probabilities that pice-sim does not write."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -14,6 +18,8 @@ import time
 import httpx
 import openai
 import pytest
+
+from recording_cloud import RecordingCloud
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN_DIR = pathlib.Path(os.environ.get("PICE_BIN_DIR", ROOT / "target" / "debug"))
@@ -86,13 +92,19 @@ def closed_port_url():
 
 
 class Stack:
-    """A cloud, `edges` edge agents and a gateway; `cloud_down` points the gateway at nothing."""
+    """A cloud, `edges` edge agents and a gateway; `cloud_down` points the gateway at nothing;
+    `recording` makes the cloud a RecordingCloud in this process (`stack.recorder`), not pice-sim."""
 
-    def __init__(self, log_dir, edges=2, cloud_down=False, mode="auto"):
+    def __init__(self, log_dir, edges=2, cloud_down=False, mode="auto", recording=False):
         self.processes = []
         self.log_dir = log_dir
+        self.recorder = None
         try:
-            cloud_url = closed_port_url() if cloud_down else self._cloud()
+            if recording:
+                self.recorder = RecordingCloud(CLOUD_MODEL)
+                cloud_url = self.recorder.url
+            else:
+                cloud_url = closed_port_url() if cloud_down else self._cloud()
             self.edges = [self._edge(i) for i in range(edges)]
             self.gateway_url = self._gateway(cloud_url, mode)
         except Exception:
@@ -165,18 +177,36 @@ class Stack:
     def stop(self):
         for process in reversed(self.processes):
             process.stop()
+        if self.recorder is not None:
+            self.recorder.stop()
 
 
-@pytest.fixture(scope="session")
-def stack():
-    """The shared stack: cloud, two edge agents, gateway in auto mode, ready."""
+@contextlib.contextmanager
+def ready_stack(**options):
+    """A Stack (with `options`) in a log directory of its own, ready; stopped on exit."""
     with tempfile.TemporaryDirectory(prefix="pice-sdk-") as log_dir:
-        stack = Stack(pathlib.Path(log_dir))
+        stack = Stack(pathlib.Path(log_dir), **options)
         try:
             stack.wait_ready()
             yield stack
         finally:
             stack.stop()
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """The shared stack: cloud, two edge agents, gateway in auto mode, ready."""
+    with ready_stack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def recording_stack():
+    """A second gateway, in auto mode, whose cloud is a RecordingCloud (`recording_stack.recorder`)
+    and with one edge agent: the command line has no way to run outside Kubernetes without an edge
+    endpoint, and auto mode is ready once an edge is."""
+    with ready_stack(edges=1, recording=True) as stack:
+        yield stack
 
 
 @pytest.fixture
