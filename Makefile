@@ -15,6 +15,9 @@ PICE_NODE_DIR ?= /tmp/pice-node
 # State dir of the local control plane started by `make cluster-up`.
 PICE_CLUSTER_DIR ?= /tmp/pice-cluster
 
+# Cases per property test in `make fuzz` (`cargo test` runs 256).
+FUZZ_CASES ?= 40000
+
 .PHONY: help
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -53,12 +56,16 @@ unit: ## Unit and socket-level tests of every crate (no cluster needed; includes
 	cargo test --workspace --exclude pice-tests --locked
 
 .PHONY: llama
-llama: ## Edge agent with the llama.cpp backend: clippy, then its tests on SmolLM2-135M (fetched once into ~/.cache/pice/models)
+llama: ## Edge agent with the llama.cpp backend: clippy, then its tests on SmolLM2-135M (fetched once into ~/.cache/pice/models); the openai backend against llama.cpp's OpenAI server (llama-cpp-python, built once into ~/.cache/pice)
 	tests/llama/build-deps.sh
 	cargo clippy -p pice-edge-agent --features llama --all-targets --locked -- -D warnings
 	model=$$(tests/llama/fetch-model.sh) && PICE_MODEL_PATH=$$model cargo test -p pice-edge-agent --features llama --locked
 	# The real-text path through the gateway: the llama agent built above expands a sketch.
 	model=$$(tests/llama/fetch-model.sh) && PICE_MODEL_PATH=$$model cargo test -p pice-gateway --locked --test gateway real_text -- --ignored
+	# llama.cpp's OpenAI-compatible server with the same model stands in for an edge model server.
+	python=$$(tests/llama/server-venv.sh | tail -n1) && model=$$(tests/llama/fetch-model.sh) && \
+	  PICE_LLAMA_SERVER_PYTHON=$$python PICE_MODEL_PATH=$$model \
+	  cargo test -p pice-edge-agent --locked --test openai_backend_llama_server -- --ignored
 
 .PHONY: sdk
 sdk: ## The gateway through the official OpenAI Python SDK (venv in .venv) against real sim, edge agent and gateway processes
@@ -114,3 +121,7 @@ bench-b2: ## Benchmark B2: PICE gateway vs vllm-router, sglang-router, Envoy, Li
 	cargo build --release -p pice -p pice-gateway --bins --locked
 	deploy/bench/install-routers.sh
 	target/release/pice bench b2 $(B2_ARGS)
+
+.PHONY: fuzz
+fuzz: ## Property tests of the SSE decoder, the OpenAI stream decoder and the sketch parser with FUZZ_CASES (default 40000) cases each instead of 256
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test -p pice-wire -p pice-gateway --lib --locked properties
