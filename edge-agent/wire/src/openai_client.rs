@@ -78,6 +78,10 @@ impl OpenAiBackend {
             max_tokens: options.max_tokens,
             seed: options.seed,
             logprobs: options.want_logprobs,
+            // `top_logprobs: 0` with `logprobs`: the sampled token's log-probability only.
+            // OpenAI and vLLM return it for `logprobs` alone; llama-cpp-python's server only
+            // when `top_logprobs` is set.
+            top_logprobs: options.want_logprobs.then_some(0),
             stream_options: stream.then_some(StreamOptions { include_usage: true }),
             temperature: options.sampling.temperature,
             top_p: options.sampling.top_p,
@@ -256,7 +260,7 @@ mod tests {
         assert_eq!(body["stream"], true);
         assert_eq!(body["stream_options"]["include_usage"], true);
         assert_eq!((body["max_tokens"].as_u64(), body["seed"].as_u64()), (Some(64), Some(7)));
-        assert_eq!(body["logprobs"], true);
+        assert_eq!((body["logprobs"].clone(), body["top_logprobs"].clone()), (serde_json::json!(true), serde_json::json!(0)));
         let user = body["messages"][1]["content"].as_str().unwrap();
         assert!(user.ends_with("Expand only point 2: Carotenoids show"));
 

@@ -62,6 +62,8 @@ pub struct ChatCompletionRequest {
     pub seed: Option<u64>,
     pub logprobs: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,

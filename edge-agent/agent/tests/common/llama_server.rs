@@ -26,7 +26,8 @@ pub struct LlamaServer {
 
 impl LlamaServer {
     /// Starts the server with `extra` arguments after the defaults (the GGUF's own chat
-    /// template, 2048 tokens of context) and waits until `GET /v1/models` answers.
+    /// template, 2048 tokens of context, requests queued rather than interrupting each other)
+    /// and waits until `GET /v1/models` answers.
     pub async fn start(extra: &[&str]) -> Self {
         let python = env_path("PICE_LLAMA_SERVER_PYTHON", "tests/llama/server-venv.sh");
         let model = env_path("PICE_MODEL_PATH", "tests/llama/fetch-model.sh");
@@ -36,6 +37,9 @@ impl LlamaServer {
         let out = File::create(&log).unwrap();
         let child = Command::new(python)
             .args(["-m", "llama_cpp.server", "--host", "127.0.0.1", "--n_ctx", "2048"])
+            // By default a new request (even `GET /v1/models`, which pollers send) cuts the
+            // stream in progress short; a model server shared by a gateway and agents must not.
+            .args(["--interrupt_requests", "false"])
             .args(["--port", &port.to_string(), "--model_alias", MODEL, "--model"])
             .arg(model)
             .args(extra)

@@ -7,5 +7,6 @@ mod contract;
 mod failures;
 mod harness;
 mod modes;
+mod real_cloud;
 mod real_text;
 mod requests;
