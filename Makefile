@@ -15,6 +15,9 @@ PICE_NODE_DIR ?= /tmp/pice-node
 # State dir of the local control plane started by `make cluster-up`.
 PICE_CLUSTER_DIR ?= /tmp/pice-cluster
 
+# Cases per property test in `make fuzz` (`cargo test` runs 256).
+FUZZ_CASES ?= 60000
+
 .PHONY: help
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -118,3 +121,7 @@ bench-b2: ## Benchmark B2: PICE gateway vs vllm-router, sglang-router, Envoy, Li
 	cargo build --release -p pice -p pice-gateway --bins --locked
 	deploy/bench/install-routers.sh
 	target/release/pice bench b2 $(B2_ARGS)
+
+.PHONY: fuzz
+fuzz: ## Property tests of the SSE decoder, the OpenAI stream decoder and the sketch parser with FUZZ_CASES (default 60000) cases each instead of 256
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test -p pice-wire -p pice-gateway --lib --locked properties

@@ -214,3 +214,276 @@ mod tests {
         assert_eq!(events, vec![Err("model server stream failed: out of memory".into())]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Property tests: a streamed completion cut anywhere reads as the text, finish reason and
+    //! token counts it was written with; garbage and damaged streams end in one error or one
+    //! `Finished`, never a panic. `PROPTEST_CASES` sets the number of cases (256 by default).
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// One content delta: its text (possibly empty) and the log-probability sent with it.
+    #[derive(Clone, Debug)]
+    struct Delta {
+        text: String,
+        logprob: Option<f64>,
+    }
+
+    /// A streamed completion as a server writes it.
+    #[derive(Clone, Debug)]
+    struct Completion {
+        role_chunk: bool,
+        deltas: Vec<Delta>,
+        finish_reason: String,
+        /// The finish reason rides on the last delta rather than on a chunk of its own.
+        finish_on_last_delta: bool,
+        /// `(prompt_tokens, completion_tokens)` of a final usage chunk.
+        usage: Option<(u32, u32)>,
+        done: bool,
+    }
+
+    /// How the events are written: `data:` or `data: `, LF or CRLF, keep-alive comments, and
+    /// whether the last event has its closing blank line.
+    #[derive(Clone, Debug)]
+    struct Framing {
+        space: bool,
+        crlf: bool,
+        keep_alive: bool,
+        last_blank_line: bool,
+    }
+
+    fn delta() -> impl Strategy<Value = Delta> {
+        // Any characters, multibyte and JSON escapes included; log-probabilities in quarters so
+        // that they read back exactly.
+        let text = prop_oneof![".{0,6}", "[é中😀\"\\\\\n\t ]{0,4}", any::<String>()];
+        (text, prop::option::of((-40i32..=0).prop_map(|q| f64::from(q) / 4.0)))
+            .prop_map(|(text, logprob)| Delta { text, logprob })
+    }
+
+    fn completion() -> impl Strategy<Value = Completion> {
+        (
+            any::<bool>(),
+            prop::collection::vec(delta(), 0..12),
+            prop::sample::select(vec!["stop", "length", "content_filter", "tool_calls"]),
+            any::<bool>(),
+            // Counts whose total still fits the `u32` of `total_tokens`.
+            prop::option::of((0..=u32::MAX / 2, 0..=u32::MAX / 2)),
+            any::<bool>(),
+        )
+            .prop_map(|(role_chunk, deltas, reason, finish_on_last_delta, usage, done)| Completion {
+                role_chunk,
+                deltas,
+                finish_reason: reason.to_owned(),
+                finish_on_last_delta,
+                usage,
+                done,
+            })
+    }
+
+    fn framing() -> impl Strategy<Value = Framing> {
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(space, crlf, keep_alive, last_blank_line)| Framing { space, crlf, keep_alive, last_blank_line },
+        )
+    }
+
+    fn chunk(delta: Value, finish_reason: Option<&str>, logprob: Option<(&str, f64)>) -> String {
+        let mut choice = json!({"index": 0, "delta": delta, "finish_reason": finish_reason});
+        if let Some((token, logprob)) = logprob {
+            choice["logprobs"] = json!({"content": [{"token": token, "logprob": logprob}]});
+        }
+        json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [choice]})
+            .to_string()
+    }
+
+    /// The SSE payloads of `completion`, in order.
+    fn payloads(completion: &Completion) -> Vec<String> {
+        let mut payloads = Vec::new();
+        if completion.role_chunk {
+            payloads.push(chunk(json!({"role": "assistant", "content": ""}), None, None));
+        }
+        let finish_alone = !completion.finish_on_last_delta || completion.deltas.is_empty();
+        for (i, delta) in completion.deltas.iter().enumerate() {
+            let last = i + 1 == completion.deltas.len();
+            let reason = (last && !finish_alone).then_some(completion.finish_reason.as_str());
+            let logprob = delta.logprob.map(|l| (delta.text.as_str(), l));
+            payloads.push(chunk(json!({"content": delta.text}), reason, logprob));
+        }
+        if finish_alone {
+            payloads.push(chunk(json!({}), Some(&completion.finish_reason), None));
+        }
+        if let Some((prompt, completion)) = completion.usage {
+            let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion,
+                "total_tokens": u64::from(prompt) + u64::from(completion)});
+            payloads.push(json!({"id": "c", "choices": [], "usage": usage}).to_string());
+        }
+        if completion.done {
+            payloads.push("[DONE]".to_owned());
+        }
+        payloads
+    }
+
+    /// `payloads` as an SSE body (payloads hold no line ends: JSON escapes them).
+    fn body(payloads: &[String], framing: &Framing) -> Vec<u8> {
+        let end = if framing.crlf { "\r\n" } else { "\n" };
+        let separator = if framing.space { " " } else { "" };
+        let mut body = String::new();
+        for (i, payload) in payloads.iter().enumerate() {
+            if framing.keep_alive {
+                body.push_str(&format!(": keep-alive{end}{end}"));
+            }
+            body.push_str(&format!("data:{separator}{payload}{end}"));
+            if i + 1 < payloads.len() || framing.last_blank_line {
+                body.push_str(end);
+            }
+        }
+        body.into_bytes()
+    }
+
+    /// What a reader of `completion` must see.
+    fn expected(completion: &Completion, want_logprobs: bool) -> Vec<Result<GenerationEvent, String>> {
+        let texts: Vec<&Delta> = completion.deltas.iter().filter(|d| !d.text.is_empty()).collect();
+        let mut events: Vec<_> = texts.iter().map(|d| Ok(GenerationEvent::Text(d.text.clone()))).collect();
+        let logprobs: Vec<f64> = completion.deltas.iter().filter_map(|d| d.logprob).collect();
+        let deltas = u32::try_from(texts.len()).unwrap();
+        let mean_logprob = (want_logprobs && !logprobs.is_empty())
+            .then(|| logprobs.iter().sum::<f64>() / f64::from(u32::try_from(logprobs.len()).unwrap()));
+        events.push(Ok(GenerationEvent::Finished(Usage {
+            finish_reason: FinishReason::from_openai(&completion.finish_reason),
+            prompt_tokens: completion.usage.map_or(0, |u| u.0),
+            completion_tokens: completion.usage.map_or(deltas, |u| u.1),
+            mean_logprob,
+        })));
+        events
+    }
+
+    /// `bytes` cut at `cuts` (positions taken modulo its length).
+    fn split(bytes: &[u8], cuts: &[usize]) -> Vec<Bytes> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for cut in cuts.into_iter().chain([bytes.len()]) {
+            chunks.push(Bytes::copy_from_slice(&bytes[start..cut]));
+            start = cut;
+        }
+        chunks
+    }
+
+    fn read(chunks: Vec<Bytes>, want_logprobs: bool) -> Vec<Result<GenerationEvent, String>> {
+        let body = futures::stream::iter(chunks.into_iter().map(Ok));
+        futures::executor::block_on(
+            generation_events(body, want_logprobs).map(|e| e.map_err(|e| e.to_string())).collect(),
+        )
+    }
+
+    /// Text events, then exactly one end: `Finished` or an error, and nothing after it.
+    fn ends_once(events: &[Result<GenerationEvent, String>]) -> bool {
+        match events.split_last() {
+            Some((last, rest)) => {
+                !matches!(last, Ok(GenerationEvent::Text(_)))
+                    && rest.iter().all(|e| matches!(e, Ok(GenerationEvent::Text(_))))
+            }
+            None => false,
+        }
+    }
+
+    /// A payload that is not JSON at all (and not `[DONE]`).
+    fn not_json() -> impl Strategy<Value = String> {
+        "[^\r\n]{0,40}".prop_filter("JSON or [DONE]", |s| {
+            s.trim() != "[DONE]" && serde_json::from_str::<Value>(s).is_err()
+        })
+    }
+
+    /// JSON that is no chunk: scalars, arrays of scalars, objects without `choices` or `usage`
+    /// (an OpenAI error body among them).
+    fn not_a_chunk() -> impl Strategy<Value = String> {
+        let scalar = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            ".{0,8}".prop_map(Value::from),
+        ];
+        let key = "[a-z_]{1,8}".prop_filter("a chunk's key", |k| k != "choices" && k != "usage");
+        prop_oneof![
+            scalar.clone(),
+            prop::collection::vec(scalar.clone(), 0..6).prop_map(Value::from),
+            prop::collection::btree_map(key, scalar, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ".{0,12}".prop_map(|message| json!({"error": {"message": message}})),
+        ]
+        .prop_map(|value| value.to_string())
+    }
+
+    fn cuts() -> impl Strategy<Value = Vec<usize>> {
+        prop::collection::vec(any::<usize>(), 0..16)
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_of_a_completion_reads_as_its_text_and_counts(
+            completion in completion(),
+            framing in framing(),
+            want_logprobs in any::<bool>(),
+            cuts in cuts(),
+        ) {
+            let body = body(&payloads(&completion), &framing);
+            prop_assert_eq!(read(split(&body, &cuts), want_logprobs), expected(&completion, want_logprobs));
+        }
+
+        #[test]
+        fn a_garbage_payload_ends_the_stream_with_an_error(
+            completion in completion(),
+            framing in framing(),
+            garbage in prop_oneof![not_json(), not_a_chunk()],
+            at in any::<prop::sample::Index>(),
+            cuts in cuts(),
+        ) {
+            let mut payloads = payloads(&completion);
+            // Anywhere before `[DONE]`, after which nothing is read.
+            let at = at.index(payloads.len() + 1 - usize::from(completion.done));
+            payloads.insert(at, garbage);
+            let deltas_before = at.saturating_sub(usize::from(completion.role_chunk));
+            let texts_before =
+                completion.deltas.iter().take(deltas_before).filter(|d| !d.text.is_empty()).count();
+            let events = read(split(&body(&payloads, &framing), &cuts), false);
+            prop_assert_eq!(events.len(), texts_before + 1, "{:?}", events);
+            prop_assert_eq!(&events[..texts_before], &expected(&completion, false)[..texts_before]);
+            prop_assert!(events[texts_before].is_err(), "{:?}", events);
+        }
+
+        #[test]
+        fn a_damaged_stream_ends_once_without_panicking(
+            completion in completion(),
+            framing in framing(),
+            damage in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..3u8), 1..8),
+            cuts in cuts(),
+        ) {
+            let mut body = body(&payloads(&completion), &framing);
+            for (at, byte, kind) in damage {
+                let at = at.index(body.len() + 1);
+                match kind {
+                    0 => body.insert(at, byte),
+                    1 if at < body.len() => body[at] = byte,
+                    _ if at < body.len() => drop(body.remove(at)),
+                    _ => body.push(byte),
+                }
+            }
+            prop_assert!(ends_once(&read(split(&body, &cuts), true)));
+        }
+
+        #[test]
+        fn arbitrary_bytes_end_once_without_panicking(
+            bytes in prop::collection::vec(
+                prop_oneof![any::<u8>(), prop::sample::select(b"data: {}[]\"\r\n".to_vec())],
+                0..256,
+            ),
+            cuts in cuts(),
+        ) {
+            prop_assert!(ends_once(&read(split(&bytes, &cuts), false)));
+        }
+    }
+}

@@ -101,3 +101,183 @@ mod tests {
         assert_eq!(decoder.finish(), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Property tests: any event stream, cut anywhere and with either line end, decodes to the
+    //! events it was written from; arbitrary bytes never panic and buffer no complete line.
+    //! `PROPTEST_CASES` sets the number of cases (256 by default, more in `make fuzz`).
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One line of an event as a server writes it.
+    #[derive(Clone, Debug)]
+    enum Line {
+        /// A `data` field with its value, written `data:value`, `data: value` or bare `data`.
+        Data(String),
+        /// A line that is not a `data` field: a comment, `event`, `id`, `retry`, a field named
+        /// like `data` but longer.
+        Other(String),
+    }
+
+    /// An event stream as bytes, and the data of the events it holds.
+    #[derive(Clone, Debug)]
+    struct Stream {
+        bytes: Vec<u8>,
+        events: Vec<String>,
+    }
+
+    fn line() -> impl Strategy<Value = Line> {
+        let value = "[^\r\n]{0,24}";
+        let field = prop::sample::select(vec![":", ": ", "event: ", "id:", "retry: ", "datum: ", "data2:"]);
+        prop_oneof![
+            3 => value.prop_map(Line::Data),
+            1 => (field, value).prop_map(|(field, value)| Line::Other(format!("{field}{value}"))),
+        ]
+    }
+
+    /// How the last event ends: with its blank line, without it, or without even its line end.
+    #[derive(Clone, Copy, Debug)]
+    enum Tail {
+        BlankLine,
+        NoBlankLine,
+        NoLineEnd,
+    }
+
+    /// Writes `events` (each a list of lines) with a line end per line (`\r\n` where `crlf`
+    /// says so, `\n` otherwise), and the data of the events a reader must see.
+    fn write(events: &[Vec<Line>], tail: Tail, crlf: &[bool]) -> Stream {
+        let mut lines: Vec<String> = Vec::new();
+        let mut expected = Vec::new();
+        for event in events {
+            let mut data: Option<String> = None;
+            for line in event {
+                match line {
+                    Line::Data(value) => {
+                        lines.push(data_line(value, lines.len()));
+                        data = Some(match data {
+                            Some(data) => format!("{data}\n{value}"),
+                            None => value.clone(),
+                        });
+                    }
+                    Line::Other(text) => lines.push(text.clone()),
+                }
+            }
+            lines.push(String::new());
+            expected.extend(data);
+        }
+        if !matches!(tail, Tail::BlankLine) {
+            lines.pop();
+        }
+        let mut bytes = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            bytes.extend_from_slice(line.as_bytes());
+            let last = i + 1 == lines.len();
+            if !(last && matches!(tail, Tail::NoLineEnd)) {
+                bytes.extend_from_slice(if crlf[i % crlf.len()] { b"\r\n" } else { b"\n" });
+            }
+        }
+        Stream { bytes, events: expected }
+    }
+
+    /// A `data` line for `value`; which of the three spellings varies with `seed`.
+    fn data_line(value: &str, seed: usize) -> String {
+        match seed % 3 {
+            0 if value.is_empty() => "data".to_owned(),
+            1 if !value.starts_with(' ') => format!("data:{value}"),
+            _ => format!("data: {value}"),
+        }
+    }
+
+    fn events() -> impl Strategy<Value = Vec<Vec<Line>>> {
+        prop::collection::vec(prop::collection::vec(line(), 0..5), 0..8)
+    }
+
+    fn tail() -> impl Strategy<Value = Tail> {
+        prop_oneof![Just(Tail::BlankLine), Just(Tail::NoBlankLine), Just(Tail::NoLineEnd)]
+    }
+
+    /// `bytes` cut at `cuts` (positions taken modulo its length).
+    fn split(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for cut in cuts.into_iter().chain([bytes.len()]) {
+            chunks.push(bytes[start..cut].to_vec());
+            start = cut;
+        }
+        chunks
+    }
+
+    /// Every event the decoder reads from `chunks`, the unterminated last one included.
+    fn decode(chunks: &[Vec<u8>]) -> Vec<String> {
+        let mut decoder = SseDecoder::default();
+        let mut events: Vec<String> = chunks.iter().flat_map(|chunk| decoder.push(chunk)).collect();
+        events.extend(decoder.finish());
+        events
+    }
+
+    fn cuts() -> impl Strategy<Value = Vec<usize>> {
+        prop::collection::vec(any::<usize>(), 0..16)
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_of_a_stream_decodes_to_its_events(
+            events in events(),
+            tail in tail(),
+            crlf in prop::collection::vec(any::<bool>(), 1..4),
+            cuts in cuts(),
+        ) {
+            let stream = write(&events, tail, &crlf);
+            prop_assert_eq!(decode(std::slice::from_ref(&stream.bytes)), stream.events.clone());
+            prop_assert_eq!(decode(&split(&stream.bytes, &cuts)), stream.events);
+        }
+
+        #[test]
+        fn crlf_and_lf_line_ends_decode_alike(
+            events in events(),
+            tail in tail(),
+            crlf in prop::collection::vec(any::<bool>(), 1..4),
+        ) {
+            let lf = write(&events, tail, &[false]);
+            let mixed = write(&events, tail, &crlf);
+            let all_crlf = write(&events, tail, &[true]);
+            prop_assert_eq!(decode(&[mixed.bytes]), decode(std::slice::from_ref(&lf.bytes)));
+            prop_assert_eq!(decode(&[all_crlf.bytes]), decode(&[lf.bytes]));
+        }
+
+        #[test]
+        fn arbitrary_bytes_split_anywhere_decode_alike(
+            bytes in prop::collection::vec(
+                prop_oneof![any::<u8>(), prop::sample::select(b"data: \r\n".to_vec())],
+                0..256,
+            ),
+            cuts in cuts(),
+        ) {
+            prop_assert_eq!(decode(&split(&bytes, &cuts)), decode(&[bytes]));
+        }
+
+        #[test]
+        fn only_the_unterminated_last_line_stays_buffered(
+            chunks in prop::collection::vec(
+                prop::collection::vec(prop_oneof![any::<u8>(), Just(b'\n'), Just(b'\r')], 0..64),
+                0..16,
+            ),
+        ) {
+            let mut decoder = SseDecoder::default();
+            let mut fed = Vec::new();
+            for chunk in &chunks {
+                decoder.push(chunk);
+                fed.extend_from_slice(chunk);
+                let partial = fed.iter().rposition(|&b| b == b'\n').map_or(&fed[..], |end| &fed[end + 1..]);
+                prop_assert_eq!(&decoder.pending, partial);
+            }
+            decoder.finish();
+            prop_assert!(decoder.pending.is_empty());
+            prop_assert_eq!(decoder.data.as_ref(), None);
+        }
+    }
+}
