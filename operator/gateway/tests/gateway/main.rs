@@ -9,4 +9,5 @@ mod harness;
 mod modes;
 mod real_cloud;
 mod real_text;
+mod request_properties;
 mod requests;
