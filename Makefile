@@ -56,16 +56,18 @@ unit: ## Unit and socket-level tests of every crate (no cluster needed; includes
 	cargo test --workspace --exclude pice-tests --locked
 
 .PHONY: llama
-llama: ## Edge agent with the llama.cpp backend: clippy, then its tests on SmolLM2-135M (fetched once into ~/.cache/pice/models); the openai backend against llama.cpp's OpenAI server (llama-cpp-python, built once into ~/.cache/pice)
+llama: ## Edge agent with the llama.cpp backend: clippy, then its tests on SmolLM2-135M (fetched once into ~/.cache/pice/models); llama.cpp's OpenAI server (llama-cpp-python, built once into ~/.cache/pice) as the openai backend's model server and as the gateway's cloud
 	tests/llama/build-deps.sh
 	cargo clippy -p pice-edge-agent --features llama --all-targets --locked -- -D warnings
 	model=$$(tests/llama/fetch-model.sh) && PICE_MODEL_PATH=$$model cargo test -p pice-edge-agent --features llama --locked
 	# The real-text path through the gateway: the llama agent built above expands a sketch.
 	model=$$(tests/llama/fetch-model.sh) && PICE_MODEL_PATH=$$model cargo test -p pice-gateway --locked --test gateway real_text -- --ignored
-	# llama.cpp's OpenAI-compatible server with the same model stands in for an edge model server.
+	# llama.cpp's OpenAI-compatible server with the same model stands in for an edge model server
+	# and for the cloud: JSON mode, logprobs, its own 400, a real sketch expanded on the edge.
 	python=$$(tests/llama/server-venv.sh | tail -n1) && model=$$(tests/llama/fetch-model.sh) && \
-	  PICE_LLAMA_SERVER_PYTHON=$$python PICE_MODEL_PATH=$$model \
-	  cargo test -p pice-edge-agent --locked --test openai_backend_llama_server -- --ignored
+	  export PICE_LLAMA_SERVER_PYTHON=$$python PICE_MODEL_PATH=$$model && \
+	  cargo test -p pice-edge-agent --locked --test openai_backend_llama_server -- --ignored && \
+	  cargo test -p pice-gateway --locked --test gateway real_cloud -- --ignored
 
 .PHONY: sdk
 sdk: ## The gateway through the official OpenAI Python SDK (venv in .venv) against real sim, edge agent and gateway processes

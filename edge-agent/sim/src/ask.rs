@@ -88,7 +88,12 @@ mod tests {
 
     #[test]
     fn pice_sketch_prompts_are_read_with_their_budget() {
-        let ask = Ask::read(&prompt::sketch_messages("Why is the sea salty?", prompt::ClientContext::default(), 6, 12));
+        let ask = Ask::read(&prompt::sketch_messages(
+            "Why is the sea salty?",
+            prompt::ClientContext::default(),
+            6,
+            12,
+        ));
         let expected = Ask::Sketch { topic: "Why is the sea salty?".into(), points: 6, words_per_point: 12 };
         assert_eq!(ask, expected);
     }
@@ -106,7 +111,12 @@ mod tests {
     #[test]
     fn pice_expansion_prompts_name_the_point() {
         let sketch = vec!["Rivers carry minerals".to_owned(), "Evaporation concentrates salt".to_owned()];
-        let ask = Ask::read(&prompt::expansion_messages(&pice_wire::generation::ExpansionRequest { question: "Why is the sea salty?".into(), sketch, point_index: 1, ..Default::default() }));
+        let ask = Ask::read(&prompt::expansion_messages(&pice_wire::generation::ExpansionRequest {
+            question: "Why is the sea salty?".into(),
+            sketch,
+            point_index: 1,
+            ..Default::default()
+        }));
         assert_eq!(ask, Ask::Expand { number: 2, point: "Evaporation concentrates salt".into() });
     }
 

@@ -140,7 +140,10 @@ async fn text_completions(
         text.push_str(token);
     }
     if !run.is_complete() {
-        return Err(ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: "the simulated engine stopped".into() });
+        return Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "the simulated engine stopped".into(),
+        });
     }
     let choice = text_choice(text, Some(run.finish_reason().as_str()));
     Ok(Json(meta.text(choice, Some(usage(&run)))).into_response())
@@ -148,9 +151,15 @@ async fn text_completions(
 
 /// The SSE events of a streamed text completion: one per token, a finish event, the usage
 /// event if asked for, then `[DONE]`.
-fn text_events(mut run: SimulatedRun, meta: Meta, include_usage: bool) -> impl Stream<Item = Result<Event, Infallible>> {
+fn text_events(
+    mut run: SimulatedRun,
+    meta: Meta,
+    include_usage: bool,
+) -> impl Stream<Item = Result<Event, Infallible>> {
     let event = |completion: TextCompletion| {
-        Event::default().json_data(completion).unwrap_or_else(|_| Event::default().comment("unserialisable chunk"))
+        Event::default()
+            .json_data(completion)
+            .unwrap_or_else(|_| Event::default().comment("unserialisable chunk"))
     };
     async_stream::stream! {
         while let Some((token, _)) = run.next_token().await {

@@ -78,7 +78,8 @@ async fn a_whole_completion_from_pice_sim_is_the_streamed_text_in_one_event() {
     let sim = start_pice_sim("edge-smollm-cpu").await;
     let backend = OpenAiBackend::new(&sim.base_url, "smollm").unwrap();
     let messages = prompt::sketch_messages("How do tides work?", prompt::ClientContext::default(), 4, 6);
-    let options = ChatOptions { max_tokens: Some(60), seed: Some(3), want_logprobs: false, ..ChatOptions::default() };
+    let options =
+        ChatOptions { max_tokens: Some(60), seed: Some(3), want_logprobs: false, ..ChatOptions::default() };
     let collect = |events: Vec<GenerationEvent>| {
         let (last, texts) = events.split_last().map(|(l, t)| (l.clone(), t.to_vec())).unwrap();
         let text: String = texts

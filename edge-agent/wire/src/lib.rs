@@ -20,8 +20,8 @@ pub mod openai_wire;
 pub mod probes;
 pub mod prompt;
 pub mod shutdown;
-pub mod stop;
 pub mod sse;
+pub mod stop;
 pub mod telemetry;
 pub mod tls;
 

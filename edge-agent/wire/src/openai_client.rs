@@ -260,7 +260,10 @@ mod tests {
         assert_eq!(body["stream"], true);
         assert_eq!(body["stream_options"]["include_usage"], true);
         assert_eq!((body["max_tokens"].as_u64(), body["seed"].as_u64()), (Some(64), Some(7)));
-        assert_eq!((body["logprobs"].clone(), body["top_logprobs"].clone()), (serde_json::json!(true), serde_json::json!(0)));
+        assert_eq!(
+            (body["logprobs"].clone(), body["top_logprobs"].clone()),
+            (serde_json::json!(true), serde_json::json!(0))
+        );
         let user = body["messages"][1]["content"].as_str().unwrap();
         assert!(user.ends_with("Expand only point 2: Carotenoids show"));
 

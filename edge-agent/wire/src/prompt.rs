@@ -144,7 +144,8 @@ mod tests {
         assert_eq!(roles, ["system", "user", "assistant", "user"]);
         assert_eq!(messages[3].text(), "What do they need in winter?");
 
-        let request = ExpansionRequest { context: context.as_text(), ..point("What do they need in winter?", 0) };
+        let request =
+            ExpansionRequest { context: context.as_text(), ..point("What do they need in winter?", 0) };
         let user = expansion_messages(&request)[1].text().into_owned();
         assert!(
             user.starts_with("Context from the client:\nInstructions: Answer in French.\nuser: I keep bees.\nassistant: Nice.\n\nQuestion: "),

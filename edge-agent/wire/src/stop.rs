@@ -91,7 +91,11 @@ mod tests {
     #[test]
     fn a_false_start_is_shown_once_it_cannot_be_a_stop() {
         assert_eq!(scan(&["END"], &["EN", "d of it"]), ("ENd of it".to_owned(), false));
-        assert_eq!(scan(&["END"], &["the EN"]), ("the EN".to_owned(), false), "held text is shown at the end");
+        assert_eq!(
+            scan(&["END"], &["the EN"]),
+            ("the EN".to_owned(), false),
+            "held text is shown at the end"
+        );
     }
 
     #[test]

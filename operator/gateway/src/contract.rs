@@ -96,7 +96,9 @@ fn field_blocker(name: &str, value: &Value, flavor: Flavor) -> Option<Blocker> {
         "logprobs" | "top_logprobs" => blocked("it asks for token log-probabilities"),
         "logit_bias" if non_empty(value) => blocked("it biases token ids of the cloud model's vocabulary"),
         "audio" => blocked("it asks for audio"),
-        "modalities" if value != &serde_json::json!(["text"]) => blocked("it asks for output other than text"),
+        "modalities" if value != &serde_json::json!(["text"]) => {
+            blocked("it asks for output other than text")
+        }
         "prediction" => blocked("it gives a predicted output"),
         "echo" if value != &Value::Bool(false) => blocked("it asks for the prompt to be echoed"),
         "suffix" if value.as_str().is_some_and(|suffix| !suffix.is_empty()) => blocked("it gives a suffix"),
@@ -112,7 +114,8 @@ fn messages_blocker(messages: &Value) -> Option<Blocker> {
     let blocked = |why| Some(Blocker::new("messages", why));
     for message in messages {
         let role = message.get("role").and_then(Value::as_str).unwrap_or_default();
-        if matches!(role, "tool" | "function") || non_empty(message.get("tool_calls").unwrap_or(&Value::Null)) {
+        if matches!(role, "tool" | "function") || non_empty(message.get("tool_calls").unwrap_or(&Value::Null))
+        {
             return blocked("the conversation holds tool calls or their results");
         }
         let parts = message.get("content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
@@ -173,7 +176,10 @@ mod tests {
         let tool = json!([{"type": "function", "function": {"name": "f", "parameters": {}}}]);
         assert_eq!(field(json!({"tools": tool})).as_deref(), Some("tools"));
         assert_eq!(field(json!({"tool_choice": "required"})).as_deref(), Some("tool_choice"));
-        assert_eq!(field(json!({"response_format": {"type": "json_object"}})).as_deref(), Some("response_format"));
+        assert_eq!(
+            field(json!({"response_format": {"type": "json_object"}})).as_deref(),
+            Some("response_format")
+        );
         assert_eq!(field(json!({"n": 3})).as_deref(), Some("n"));
         assert_eq!(field(json!({"logprobs": true})).as_deref(), Some("logprobs"));
         assert_eq!(field(json!({"top_logprobs": 2})).as_deref(), Some("top_logprobs"));

@@ -12,7 +12,8 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub detail: ErrorDetail,
+    /// Boxed: errors travel in every `Result` of the request path, which stays small.
+    pub detail: Box<ErrorDetail>,
     /// `Retry-After` of an overloaded upstream, passed on with its 429.
     pub retry_after: Option<HeaderValue>,
 }
@@ -20,7 +21,7 @@ pub struct ApiError {
 impl ApiError {
     fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
         let detail = ErrorDetail { message: message.into(), kind: kind.to_owned(), param: None, code: None };
-        Self { status, detail, retry_after: None }
+        Self { status, detail: Box::new(detail), retry_after: None }
     }
 
     fn with_param(mut self, param: Option<&str>) -> Self {
@@ -70,7 +71,8 @@ impl ApiError {
     /// 413: the body is over the gateway's limit.
     pub fn body_too_large(limit: usize) -> Self {
         let message = format!("The request body is larger than this gateway's limit of {limit} bytes.");
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", message).with_code("request_too_large")
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", message)
+            .with_code("request_too_large")
     }
 
     /// 503: the cloud LLM cannot be reached or failed before answering.
@@ -99,7 +101,8 @@ impl ApiError {
             return Self::cloud_unavailable(format!("it answered HTTP {status}: {}", text.trim()));
         };
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
-        let fields = parsed.as_ref().map(|value| value.get("error").filter(|e| e.is_object()).unwrap_or(value));
+        let fields =
+            parsed.as_ref().map(|value| value.get("error").filter(|e| e.is_object()).unwrap_or(value));
         let text = |name: &str| fields.and_then(|f| f.get(name)).and_then(Value::as_str).map(str::to_owned);
         let code = fields.and_then(|f| f.get("code")).and_then(|code| match code {
             Value::String(code) => Some(code.clone()),
@@ -113,12 +116,12 @@ impl ApiError {
             param: text("param"),
             code,
         };
-        Self { status, detail, retry_after: None }
+        Self { status, detail: Box::new(detail), retry_after: None }
     }
 
     /// The body, also sent as the data of an SSE error event once a stream has started.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: self.detail.clone() }
+        ErrorBody { error: (*self.detail).clone() }
     }
 }
 

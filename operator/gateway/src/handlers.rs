@@ -66,7 +66,7 @@ async fn answer<T: DeserializeOwned>(
     let (model, streamed, include_usage) = (request.model.clone(), request.streamed, request.include_usage);
     let answer = match pipeline::answer(gateway, request).await {
         Ok(Reply::Written(answer)) => answer,
-        Ok(Reply::Relayed(relayed, record)) => return relayed.respond(Arc::clone(gateway), record).await,
+        Ok(Reply::Relayed(relayed)) => return relayed.respond(Arc::clone(gateway)).await,
         Err(error) => return error.into_response(),
     };
     let prefix = if flavor == Flavor::Chat { "chatcmpl" } else { "cmpl" };

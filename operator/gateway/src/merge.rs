@@ -81,7 +81,11 @@ mod tests {
     /// What the sketch cost: 12 prompt tokens read, 30 written.
     fn preamble() -> PiceInfo {
         let decision = Decision { mode: RoutingMode::Progressive, reason: Reason::Requested };
-        PiceInfo { cloud_tokens: 30, cloud_prompt_tokens: 12, ..PiceInfo::new(decision, RoutingMode::Auto, None) }
+        PiceInfo {
+            cloud_tokens: 30,
+            cloud_prompt_tokens: 12,
+            ..PiceInfo::new(decision, RoutingMode::Auto, None)
+        }
     }
 
     fn outcome(source: Source, tokens: u32) -> PointOutcome {
@@ -114,7 +118,11 @@ mod tests {
         assert_eq!(merged.next().await, Some(AnswerEvent::Text("\n2. Tail done early.".into())));
         let Some(AnswerEvent::End(end)) = merged.next().await else { panic!("expected the end") };
         let usage = end.pice.usage();
-        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (62, 34, 96), "sketch + edge");
+        assert_eq!(
+            (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens),
+            (62, 34, 96),
+            "sketch + edge"
+        );
         assert_eq!((end.pice.points, end.pice.fallbacks, end.pice.degraded), (2, 1, true));
         assert_eq!((end.pice.edge_tokens, end.pice.cloud_tokens), (4, 30));
     }

@@ -177,7 +177,10 @@ mod tests {
     #[test]
     fn auto_keeps_unsuitable_questions_and_conversations_on_the_cloud() {
         let unsuitable = Question { suitable: false, conversation: false };
-        assert_eq!(decide(RoutingMode::Auto, false, || unsuitable, || unreachable!()).reason, Reason::Unsuitable);
+        assert_eq!(
+            decide(RoutingMode::Auto, false, || unsuitable, || unreachable!()).reason,
+            Reason::Unsuitable
+        );
         let conversation = Question { suitable: true, conversation: true };
         assert_eq!(
             decide(RoutingMode::Auto, false, || conversation, || unreachable!()).reason,

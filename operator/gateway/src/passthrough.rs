@@ -31,11 +31,18 @@ pub struct Relayed {
     model: String,
     pice: PiceInfo,
     watch: Stopwatch,
+    /// The request's metrics, finished as the answer ends.
+    record: Record,
 }
 
 /// Sends the request's body to the cloud; fails with the cloud's own error when it refuses
-/// the request (4xx), or 503 when it cannot be reached or fails.
-pub async fn start(gateway: &Gateway, request: &AnswerRequest, pice: PiceInfo) -> Result<Relayed, ApiError> {
+/// the request (4xx), or 503 when it cannot be reached or fails (`record` is finished then).
+pub async fn start(
+    gateway: &Gateway,
+    request: &AnswerRequest,
+    pice: PiceInfo,
+    mut record: Record,
+) -> Result<Relayed, ApiError> {
     let mut body = request.body.clone();
     body.insert("model".to_owned(), Value::String(gateway.cloud.model().to_owned()));
     let path = match request.flavor {
@@ -43,34 +50,51 @@ pub async fn start(gateway: &Gateway, request: &AnswerRequest, pice: PiceInfo) -
         Flavor::Text => "/completions",
     };
     let watch = Stopwatch::start();
-    let response = gateway.cloud.post_json(path, &body).await.map_err(|error| ApiError::from_cloud(&error))?;
+    let response = match gateway.cloud.post_json(path, &body).await {
+        Ok(response) => response,
+        Err(error) => {
+            record.finish("error");
+            return Err(ApiError::from_cloud(&error));
+        }
+    };
     let status = response.status();
     if !status.is_success() {
+        record.finish("error");
         let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
         let body = response.bytes().await.unwrap_or_default();
         let mut error = ApiError::from_upstream(status.as_u16(), &body);
         error.retry_after = retry_after.filter(|_| status == StatusCode::TOO_MANY_REQUESTS);
         return Err(error);
     }
-    Ok(Relayed { response, streamed: request.streamed, model: request.model.clone(), pice, watch })
+    Ok(Relayed { response, streamed: request.streamed, model: request.model.clone(), pice, watch, record })
 }
 
 impl Relayed {
-    /// The client's response; `record` is finished as the answer ends.
-    pub async fn respond(self, gateway: Arc<Gateway>, record: Record) -> Response {
-        if self.streamed { self.stream(gateway, record) } else { self.whole(&gateway, record).await }
+    /// The client's response.
+    pub async fn respond(self, gateway: Arc<Gateway>) -> Response {
+        if self.streamed { self.stream(gateway) } else { self.whole(&gateway).await }
     }
 
-    async fn whole(self, gateway: &Gateway, mut record: Record) -> Response {
-        let Self { response, model, mut pice, .. } = self;
+    async fn whole(self, gateway: &Gateway) -> Response {
+        let Self { response, model, mut pice, mut record, .. } = self;
         let parsed = match response.bytes().await {
             Ok(bytes) => serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()),
             Err(error) => Err(error.to_string()),
         };
         let mut answer = match parsed {
             Ok(Value::Object(answer)) => answer,
-            Ok(_) => return failed(&mut record, ApiError::cloud_unavailable("it answered with JSON that is not an object")),
-            Err(error) => return failed(&mut record, ApiError::cloud_unavailable(format!("its answer broke off: {error}"))),
+            Ok(_) => {
+                return failed(
+                    &mut record,
+                    ApiError::cloud_unavailable("it answered with JSON that is not an object"),
+                );
+            }
+            Err(error) => {
+                return failed(
+                    &mut record,
+                    ApiError::cloud_unavailable(format!("its answer broke off: {error}")),
+                );
+            }
         };
         record.first_text();
         let tokens = Tally::default().read(&answer).usage_completion.unwrap_or(0);
@@ -81,8 +105,8 @@ impl Relayed {
         render::with_mode(axum::Json(answer).into_response(), pice.mode)
     }
 
-    fn stream(self, gateway: Arc<Gateway>, mut record: Record) -> Response {
-        let Self { response, model, mut pice, mut watch, .. } = self;
+    fn stream(self, gateway: Arc<Gateway>) -> Response {
+        let Self { response, model, mut pice, mut watch, mut record, .. } = self;
         let mode = pice.mode;
         let events = async_stream::stream! {
             let mut decoder = SseDecoder::default();
@@ -158,7 +182,13 @@ fn map_model(object: &mut Map<String, Value>, model: &str) {
 
 /// Counts a finished cloud answer into the metrics, the estimates and `pice`; a streamed one's
 /// timing (`watch`) also feeds the cloud's time-per-token estimate.
-fn count(gateway: &Gateway, watch: Option<&Stopwatch>, tokens: u32, pice: &mut PiceInfo, answer: &Map<String, Value>) {
+fn count(
+    gateway: &Gateway,
+    watch: Option<&Stopwatch>,
+    tokens: u32,
+    pice: &mut PiceInfo,
+    answer: &Map<String, Value>,
+) {
     pice.cloud_tokens = tokens;
     if let Some(prompt) = answer.get("usage").and_then(|u| u.get("prompt_tokens")).and_then(Value::as_u64) {
         pice.cloud_prompt_tokens = u32::try_from(prompt).unwrap_or(u32::MAX);

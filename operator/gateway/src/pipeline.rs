@@ -21,8 +21,8 @@ use pice_api::RoutingMode;
 pub enum Reply {
     /// Progressive: the gateway writes the answer.
     Written(Answer),
-    /// Cloud-only: the cloud's answer is relayed as it is, recorded by `Record`.
-    Relayed(Relayed, Record),
+    /// Cloud-only: the cloud's answer is relayed as it is.
+    Relayed(Box<Relayed>),
 }
 
 /// Answers `request` in the mode the decision picks; fails only before any text exists.
@@ -57,13 +57,8 @@ pub async fn answer(gateway: &Arc<Gateway>, request: AnswerRequest) -> Result<Re
         },
         _ => pice,
     };
-    match passthrough::start(gateway, &request, pice).await {
-        Ok(relayed) => Ok(Reply::Relayed(relayed, record(RoutingMode::Cloud))),
-        Err(error) => {
-            record(RoutingMode::Cloud).finish("error");
-            Err(error)
-        }
-    }
+    let relayed = passthrough::start(gateway, &request, pice, record(RoutingMode::Cloud)).await?;
+    Ok(Reply::Relayed(Box::new(relayed)))
 }
 
 /// Passes `events` through, noting the first text and how the answer ended.

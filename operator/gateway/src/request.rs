@@ -31,13 +31,17 @@ pub struct Body<T> {
 }
 
 /// Parses a JSON object body, mapping an oversized or malformed one to 413 or 400.
-pub fn json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, limits: Limits) -> Result<Body<T>, ApiError> {
+pub fn json<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    limits: Limits,
+) -> Result<Body<T>, ApiError> {
     let bytes = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::body_too_large(limits.max_body_bytes),
         _ => ApiError::invalid_request(rejection.body_text(), None),
     })?;
-    let unparsable =
-        |error: &dyn std::fmt::Display| ApiError::invalid_request(format!("We could not parse the JSON body of your request: {error}"), None);
+    let unparsable = |error: &dyn std::fmt::Display| {
+        ApiError::invalid_request(format!("We could not parse the JSON body of your request: {error}"), None)
+    };
     let value: Value = serde_json::from_slice(&bytes).map_err(|error| unparsable(&error))?;
     let typed = T::deserialize(&value).map_err(|error| unparsable(&error))?;
     match value {
@@ -61,11 +65,16 @@ pub fn chat(
     }
     let last_user = typed.messages.iter().rposition(|m| m.role == "user" && !m.text().trim().is_empty());
     let Some(last_user) = last_user else {
-        return Err(ApiError::invalid_request("The messages must include a user message with text.", Some("messages")));
+        return Err(ApiError::invalid_request(
+            "The messages must include a user message with text.",
+            Some("messages"),
+        ));
     };
     let is_instruction = |m: &&ChatMessage| matches!(m.role.as_str(), "system" | "developer");
-    let instructions: Vec<String> = typed.messages.iter().filter(is_instruction).map(|m| m.text().into_owned()).collect();
-    let turns: Vec<&ChatMessage> = typed.messages[..last_user].iter().filter(|m| !is_instruction(m)).collect();
+    let instructions: Vec<String> =
+        typed.messages.iter().filter(is_instruction).map(|m| m.text().into_owned()).collect();
+    let turns: Vec<&ChatMessage> =
+        typed.messages[..last_user].iter().filter(|m| !is_instruction(m)).collect();
     let sampling = Sampling {
         temperature: typed.temperature,
         top_p: typed.top_p,
@@ -100,7 +109,10 @@ pub fn completion(
         Some(Prompt::Text(text)) => text,
         Some(Prompt::Texts(texts)) if texts.len() == 1 => texts.concat(),
         Some(Prompt::Texts(_)) => {
-            return Err(ApiError::invalid_request("This gateway answers one prompt per request.", Some("prompt")));
+            return Err(ApiError::invalid_request(
+                "This gateway answers one prompt per request.",
+                Some("prompt"),
+            ));
         }
         None => return Err(ApiError::invalid_request("'prompt' is a required property.", Some("prompt"))),
     };
@@ -221,7 +233,10 @@ mod tests {
         headers.insert(MODE_HEADER, HeaderValue::from_static("Progressive"));
         assert_eq!(requested_mode(&headers, RoutingMode::Cloud).unwrap(), RoutingMode::Progressive);
         headers.insert(MODE_HEADER, HeaderValue::from_static("edge"));
-        assert_eq!(requested_mode(&headers, RoutingMode::Auto).unwrap_err().detail.param.as_deref(), Some(MODE_HEADER));
+        assert_eq!(
+            requested_mode(&headers, RoutingMode::Auto).unwrap_err().detail.param.as_deref(),
+            Some(MODE_HEADER)
+        );
     }
 
     #[test]
@@ -238,8 +253,9 @@ mod tests {
             json::<ChatCompletionRequest>(Ok(Bytes::from_static(b"{\"model\": ")), LIMITS).err().unwrap();
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
         assert!(error.detail.message.contains("could not parse the JSON"), "{}", error.detail.message);
-        let error =
-            json::<ChatCompletionRequest>(Ok(Bytes::from_static(b"{\"messages\": 3}")), LIMITS).err().unwrap();
+        let error = json::<ChatCompletionRequest>(Ok(Bytes::from_static(b"{\"messages\": 3}")), LIMITS)
+            .err()
+            .unwrap();
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
         let error = json::<ChatCompletionRequest>(Ok(Bytes::from_static(b"[]")), LIMITS).err().unwrap();
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
@@ -250,13 +266,19 @@ mod tests {
         // Found by the request property tests: without serde_json's float_roundtrip this
         // subnormal came back one unit in the last place off.
         let body = br#"{"model": "m", "messages": [], "n": [{"_": -5.443733978266591e-308}]}"#;
-        let Ok(parsed) = json::<ChatCompletionRequest>(Ok(Bytes::from_static(body)), LIMITS) else { panic!() };
+        let Ok(parsed) = json::<ChatCompletionRequest>(Ok(Bytes::from_static(body)), LIMITS) else {
+            panic!()
+        };
         assert_eq!(serde_json::to_string(&parsed.raw["n"]).unwrap(), r#"[{"_":-5.443733978266591e-308}]"#);
     }
 
     #[test]
     fn the_newest_turns_are_kept_within_the_budget() {
-        let turns = [ChatMessage::new("user", "aaaa"), ChatMessage::new("assistant", "bb"), ChatMessage::new("user", "cc")];
+        let turns = [
+            ChatMessage::new("user", "aaaa"),
+            ChatMessage::new("assistant", "bb"),
+            ChatMessage::new("user", "cc"),
+        ];
         let refs: Vec<&ChatMessage> = turns.iter().collect();
         let kept = newest_within(&refs, 5);
         assert_eq!(kept, turns[1..].to_vec());

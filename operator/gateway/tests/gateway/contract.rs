@@ -37,8 +37,14 @@ fn rich_chunks() -> Vec<String> {
         .to_string()
     };
     vec![
-        chunk(json!([{"index": 0, "delta": {"role": "assistant", "content": "A"}, "finish_reason": null}]), Value::Null),
-        chunk(json!([{"index": 1, "delta": {"role": "assistant", "content": "B"}, "finish_reason": null}]), Value::Null),
+        chunk(
+            json!([{"index": 0, "delta": {"role": "assistant", "content": "A"}, "finish_reason": null}]),
+            Value::Null,
+        ),
+        chunk(
+            json!([{"index": 1, "delta": {"role": "assistant", "content": "B"}, "finish_reason": null}]),
+            Value::Null,
+        ),
         chunk(json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]), Value::Null),
         chunk(json!([{"index": 1, "delta": {}, "finish_reason": "length"}]), Value::Null),
         chunk(json!([]), json!({"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9})),
@@ -162,7 +168,10 @@ async fn text_completions_pass_through_to_the_completions_api() {
     assert_eq!(body["pice"]["field"], "echo");
     let (path, sent) = cloud.requests.lock().unwrap()[0].clone();
     assert_eq!(path, "/v1/completions");
-    assert_eq!((sent["echo"].clone(), sent["logprobs"].clone(), sent["suffix"].clone()), (json!(true), json!(1), json!("!")));
+    assert_eq!(
+        (sent["echo"].clone(), sent["logprobs"].clone(), sent["suffix"].clone()),
+        (json!(true), json!(1), json!("!"))
+    );
 }
 
 #[tokio::test]
@@ -178,9 +187,11 @@ async fn demanding_progressive_for_a_request_it_cannot_keep_is_a_400_naming_the_
         (json!({"reasoning_effort": "low"}), "reasoning_effort"),
     ];
     for (extra, field) in cases {
-        let mut request = json!({"model": POOL, "messages": [{"role": "user", "content": "List three fruits."}]});
+        let mut request =
+            json!({"model": POOL, "messages": [{"role": "user", "content": "List three fruits."}]});
         request.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        let response = gateway.post("/v1/chat/completions", &request, &[("x-pice-mode", "progressive")]).await;
+        let response =
+            gateway.post("/v1/chat/completions", &request, &[("x-pice-mode", "progressive")]).await;
         assert_eq!(response.status(), 400, "{field}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["param"], field);
@@ -193,10 +204,16 @@ async fn demanding_progressive_for_a_request_it_cannot_keep_is_a_400_naming_the_
 /// A cloud that writes sketches and expands points, for progressive answers.
 fn sketching_cloud() -> impl Fn(&str, &Value) -> Reply + Clone + Send + Sync + 'static {
     |_, request| {
-        let last = request["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned();
-        let text = if last.contains("Expand only point") { "Detail of the point." } else { "1. First point\n2. Second point" };
+        let last =
+            request["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned();
+        let text = if last.contains("Expand only point") {
+            "Detail of the point."
+        } else {
+            "1. First point\n2. Second point"
+        };
         let chunk = |delta: Value, finish: Value, usage: Value| {
-            json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}], "usage": usage}).to_string()
+            json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}], "usage": usage})
+                .to_string()
         };
         let usage = json!({"prompt_tokens": 40, "completion_tokens": 5, "total_tokens": 45});
         Reply::Events(vec![
@@ -240,11 +257,14 @@ async fn progressive_mode_carries_sampling_and_the_conversation_to_sketch_and_ex
     assert_eq!(sent[0].1["user"], "u-42", "the end user goes with the sketch");
     let sketch = &sent[0].1["messages"];
     assert!(sketch[0]["content"].as_str().unwrap().ends_with("Answer for a beekeeper."), "{sketch}");
-    let turns: Vec<&str> = sketch.as_array().unwrap()[1..].iter().map(|m| m["content"].as_str().unwrap()).collect();
+    let turns: Vec<&str> =
+        sketch.as_array().unwrap()[1..].iter().map(|m| m["content"].as_str().unwrap()).collect();
     assert_eq!(turns, ["I keep three hives.", "Good to know.", "List ways to prepare them for winter."]);
     let expansion = sent[1].1["messages"][1]["content"].as_str().unwrap();
     assert!(
-        expansion.starts_with("Context from the client:\nInstructions: Answer for a beekeeper.\nuser: I keep three hives.\n"),
+        expansion.starts_with(
+            "Context from the client:\nInstructions: Answer for a beekeeper.\nuser: I keep three hives.\n"
+        ),
         "{expansion}"
     );
 
@@ -252,7 +272,10 @@ async fn progressive_mode_carries_sampling_and_the_conversation_to_sketch_and_ex
     let usage = &body["usage"];
     assert_eq!((usage["prompt_tokens"].as_u64(), usage["completion_tokens"].as_u64()), (Some(120), Some(15)));
     let pice = &body["pice"];
-    assert_eq!((pice["cloud_prompt_tokens"].as_u64(), pice["edge_prompt_tokens"].as_u64()), (Some(40), Some(80)));
+    assert_eq!(
+        (pice["cloud_prompt_tokens"].as_u64(), pice["edge_prompt_tokens"].as_u64()),
+        (Some(40), Some(80))
+    );
     assert_eq!((pice["cloud_tokens"].as_u64(), pice["edge_tokens"].as_u64()), (Some(5), Some(10)));
     let agent_tokens = sample(&edge.metrics().await, r#"pice_edge_tokens_total{model="edge-model"}"#);
     assert_eq!(agent_tokens, Some(10.0), "the edge's own count agrees");

@@ -14,10 +14,10 @@ use pice_gateway::auth::ApiKeys;
 use pice_gateway::server::{self, Discovery, Settings};
 use pice_gateway::state::Limits;
 use pice_sim::backend::SimBackend;
-use pice_wire::generation::ModelBackend;
-use pice_wire::openai_client::OpenAiBackend;
 use pice_sim::server::{SimState, router};
 use pice_sim::{Profile, Simulator, TpotPoint};
+use pice_wire::generation::ModelBackend;
+use pice_wire::openai_client::OpenAiBackend;
 use prometheus::Registry;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -90,7 +90,9 @@ where
                 let body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
                 ([("content-type", "text/event-stream")], body).into_response()
             }
-            Reply::Error(status, body) => (axum::http::StatusCode::from_u16(status).unwrap(), Json(body)).into_response(),
+            Reply::Error(status, body) => {
+                (axum::http::StatusCode::from_u16(status).unwrap(), Json(body)).into_response()
+            }
         }
     };
     let models = || async { Json(serde_json::json!({"object": "list", "data": []})) };
@@ -149,7 +151,8 @@ pub struct Edge {
 impl Edge {
     /// An agent running `slots` expansions at once with `queue` more waiting, `tpot_ms` a token.
     pub async fn start(slots: usize, queue: usize, tpot_ms: f64) -> Self {
-        Self::with_backend(slots, queue, move || Arc::new(SimBackend::start(profile(tpot_ms), 11, None))).await
+        Self::with_backend(slots, queue, move || Arc::new(SimBackend::start(profile(tpot_ms), 11, None)))
+            .await
     }
 
     /// An agent whose model is the OpenAI-compatible server at `url` (serving `model`).
@@ -159,7 +162,11 @@ impl Edge {
     }
 
     /// An agent with the backend `make` builds on the agent's own runtime.
-    async fn with_backend<B: ModelBackend>(slots: usize, queue: usize, make: impl FnOnce() -> Arc<B> + Send + 'static) -> Self {
+    async fn with_backend<B: ModelBackend>(
+        slots: usize,
+        queue: usize,
+        make: impl FnOnce() -> Arc<B> + Send + 'static,
+    ) -> Self {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let (bound, addrs) = oneshot::channel();

@@ -82,7 +82,8 @@ async fn a_cloud_only_answer_read_whole_is_asked_of_the_cloud_whole() {
     );
     let (_, chunks) = streamed(&gateway, &chat(CODE_QUESTION, true, 1), "cloud").await;
     assert_eq!(streamed_text(&chunks), PROSE);
-    let streams: Vec<Value> = cloud.requests.lock().unwrap().iter().map(|(_, body)| body["stream"].clone()).collect();
+    let streams: Vec<Value> =
+        cloud.requests.lock().unwrap().iter().map(|(_, body)| body["stream"].clone()).collect();
     assert_eq!(streams, [false, true], "whole for the whole answer, streamed for the stream");
 }
 
@@ -206,10 +207,20 @@ async fn an_ensemble_expands_every_point_twice_and_keeps_one_candidate() {
     let body: Value = response.json().await.unwrap();
     let (pice, usage) = (&body["pice"], &body["usage"]);
     let tokens = |field: &str| pice[field].as_u64().unwrap();
-    assert_eq!(usage["completion_tokens"].as_u64(), Some(tokens("cloud_tokens") + tokens("edge_tokens")), "{body}");
-    assert_eq!(usage["prompt_tokens"].as_u64(), Some(tokens("cloud_prompt_tokens") + tokens("edge_prompt_tokens")));
+    assert_eq!(
+        usage["completion_tokens"].as_u64(),
+        Some(tokens("cloud_tokens") + tokens("edge_tokens")),
+        "{body}"
+    );
+    assert_eq!(
+        usage["prompt_tokens"].as_u64(),
+        Some(tokens("cloud_prompt_tokens") + tokens("edge_prompt_tokens"))
+    );
     let kept = body["choices"][0]["message"]["content"].as_str().unwrap().split_whitespace().count() as u64;
-    assert!(tokens("edge_tokens") > kept, "two candidates per point were written, one kept: {pice}, {kept} words");
+    assert!(
+        tokens("edge_tokens") > kept,
+        "two candidates per point were written, one kept: {pice}, {kept} words"
+    );
     assert_numbered_in_order(body["choices"][0]["message"]["content"].as_str().unwrap(), 4);
     let expansions = r#"pice_edge_expansion_seconds_count{model="test-model-simulated"}"#;
     let on_first = sample(&first.metrics().await, expansions);

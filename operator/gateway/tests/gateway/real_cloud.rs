@@ -45,7 +45,10 @@ async fn json_mode_and_logprobs_pass_through_to_a_real_server_and_a_long_prompt_
         "response_format": {"type": "json_object"}, "max_tokens": 96, "temperature": 0, "seed": 1});
     let (status, body) = answer(&gateway, &request, &[]).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!((body["pice"]["reason"].as_str(), body["pice"]["field"].as_str()), (Some("contract"), Some("response_format")));
+    assert_eq!(
+        (body["pice"]["reason"].as_str(), body["pice"]["field"].as_str()),
+        (Some("contract"), Some("response_format"))
+    );
     let content = body["choices"][0]["message"]["content"].as_str().unwrap();
     let parsed: Value = serde_json::from_str(content).unwrap_or_else(|e| panic!("not JSON ({e}): {content}"));
     assert!(parsed.is_object(), "{parsed}");
@@ -96,6 +99,9 @@ async fn a_real_model_sketches_and_an_agent_on_a_real_model_server_expands_the_p
     for number in 1..=points {
         assert!(text.contains(&format!("{number}. ")), "point {number} in order: {text}");
     }
-    assert!(pice["edge_tokens"].as_u64().unwrap() > 0 && pice["cloud_tokens"].as_u64().unwrap() > 0, "{body}");
+    assert!(
+        pice["edge_tokens"].as_u64().unwrap() > 0 && pice["cloud_tokens"].as_u64().unwrap() > 0,
+        "{body}"
+    );
     eprintln!("a real progressive answer: {text}");
 }

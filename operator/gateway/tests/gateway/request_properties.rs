@@ -51,9 +51,28 @@ fn any_json() -> impl Strategy<Value = Value> {
 /// Field names a client may send: the ones the gateway reads or judges, and any other.
 fn field_name() -> impl Strategy<Value = String> {
     let known = [
-        "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature",
-        "top_p", "seed", "stop", "n", "tools", "tool_choice", "response_format", "logprobs", "top_logprobs",
-        "logit_bias", "audio", "modalities", "user", "prompt", "echo",
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "seed",
+        "stop",
+        "n",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "logprobs",
+        "top_logprobs",
+        "logit_bias",
+        "audio",
+        "modalities",
+        "user",
+        "prompt",
+        "echo",
     ];
     prop_oneof![prop::sample::select(known.to_vec()).prop_map(str::to_owned), "[a-z_]{1,10}"]
 }
@@ -89,7 +108,8 @@ struct Sent {
 }
 
 async fn send(gateway: &Gateway, path: &str, body: Vec<u8>, mode: Option<&str>) -> Sent {
-    let mut request = client().post(format!("{}{path}", gateway.url)).header("content-type", "application/json");
+    let mut request =
+        client().post(format!("{}{path}", gateway.url)).header("content-type", "application/json");
     if let Some(mode) = mode {
         request = request.header("x-pice-mode", mode);
     }
@@ -101,14 +121,25 @@ async fn send(gateway: &Gateway, path: &str, body: Vec<u8>, mode: Option<&str>) 
 fn check_answer(sent: &Sent) -> Result<(), TestCaseError> {
     prop_assert!(sent.status < 500, "a 5xx: {} {}", sent.status, sent.body);
     if sent.status >= 400 {
-        let error: Value = serde_json::from_str(&sent.body).map_err(|e| TestCaseError::fail(format!("{e}: {}", sent.body)))?;
-        prop_assert!(error["error"]["message"].is_string() && error["error"]["type"].is_string(), "{}", sent.body);
+        let error: Value = serde_json::from_str(&sent.body)
+            .map_err(|e| TestCaseError::fail(format!("{e}: {}", sent.body)))?;
+        prop_assert!(
+            error["error"]["message"].is_string() && error["error"]["type"].is_string(),
+            "{}",
+            sent.body
+        );
     }
     Ok(())
 }
 
 fn runtime() -> Arc<tokio::runtime::Runtime> {
-    Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime"))
+    Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime"),
+    )
 }
 
 #[test]
@@ -144,7 +175,8 @@ fn properties_an_answered_cloud_only_request_reached_the_cloud_as_sent() {
     TestRunner::new(Config::default())
         .run(&mutated_chat(), |body| {
             let before = cloud.requests.lock().unwrap().len();
-            let sent = runtime.block_on(send(&gateway, "/v1/chat/completions", body.to_string().into_bytes(), None));
+            let sent =
+                runtime.block_on(send(&gateway, "/v1/chat/completions", body.to_string().into_bytes(), None));
             check_answer(&sent)?;
             let requests = cloud.requests.lock().unwrap();
             if sent.status == 200 {

@@ -80,7 +80,9 @@ fn verdict(md: &mut String, rows: &[Row]) -> std::fmt::Result {
         let kind = if stream { "SSE" } else { "JSON" };
         let proxies: Vec<&Row> = rows
             .iter()
-            .filter(|r| r.stream == stream && !others.contains(&r.system.as_str()) && r.saturation.is_finite())
+            .filter(|r| {
+                r.stream == stream && !others.contains(&r.system.as_str()) && r.saturation.is_finite()
+            })
             .collect();
         let Some(ours) = proxies.iter().find(|r| r.system == pice) else { continue };
         let rank = |key: fn(&Row) -> f64, higher_better: bool| {
