@@ -7,19 +7,19 @@ use pice_wire::generation::Sampling;
 use pice_wire::openai_wire::{ChatMessage, Usage};
 use pice_wire::prompt::ClientContext;
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use super::contract::Blocker;
 use super::error::ApiError;
 use super::mode::{Decision, Reason};
 use super::render::Flavor;
+use super::request::RawBody;
 use pice_api::RoutingMode;
 
 /// What the gateway answers, after validation.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct AnswerRequest {
     /// The request's JSON body as the client sent it: a cloud-only answer passes it through.
-    pub body: Map<String, Value>,
+    pub body: RawBody,
     /// Which API it came to.
     pub flavor: Flavor,
     /// The model name the client asked for; answers carry it back.

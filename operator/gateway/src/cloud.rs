@@ -47,7 +47,7 @@ impl CloudClient {
     pub async fn post_json(
         &self,
         path: &str,
-        body: &serde_json::Map<String, serde_json::Value>,
+        body: &(impl serde::Serialize + Sync),
     ) -> Result<reqwest::Response, BackendError> {
         self.backend.post_json(path, body).await
     }

@@ -7,9 +7,10 @@
 //! cloud-only, passed through whole; the first field that kept it off the progressive path is
 //! its reason (in the `pice` field and the metrics).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::render::Flavor;
+use super::request::RawBody;
 
 /// Fields a progressive answer honours (the sampling ones apply to the sketch and to every
 /// expansion; `user` goes with the sketch request).
@@ -73,12 +74,19 @@ impl Blocker {
     }
 }
 
-/// The first field of `body` a progressive answer cannot honour, if any. A field set to
-/// `null` or to its default counts as absent.
-pub fn blocker(body: &Map<String, Value>, flavor: Flavor) -> Option<Blocker> {
-    let mut fields: Vec<(&String, &Value)> = body.iter().filter(|(_, value)| !value.is_null()).collect();
-    fields.sort_by_key(|(name, _)| name.as_str());
-    fields.into_iter().find_map(|(name, value)| field_blocker(name, value, flavor))
+/// The first field of `body` (in name order) a progressive answer cannot honour, if any. A
+/// field set to `null` or to its default counts as absent. Only fields that may block are read
+/// into values; the honoured ones stay as the client's bytes.
+pub fn blocker(body: &RawBody, flavor: Flavor) -> Option<Blocker> {
+    body.iter().filter(|(name, raw)| raw.get() != "null" && !always_honoured(name)).find_map(|(name, raw)| {
+        let value: Value = serde_json::from_str(raw.get()).ok()?;
+        field_blocker(name, &value, flavor)
+    })
+}
+
+/// Whether any value of this field is honoured (`messages` depends on what they hold).
+fn always_honoured(name: &str) -> bool {
+    name != "messages" && HONOURED.contains(&name)
 }
 
 fn field_blocker(name: &str, value: &Value, flavor: Flavor) -> Option<Blocker> {
@@ -145,10 +153,15 @@ mod tests {
 
     use super::*;
 
+    /// `body` as the gateway reads it: field by field, as sent.
+    fn raw(body: &Value) -> RawBody {
+        serde_json::from_str(&body.to_string()).unwrap()
+    }
+
     fn chat(extra: Value) -> Option<Blocker> {
         let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "Hi"}]});
         body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        blocker(body.as_object().unwrap(), Flavor::Chat)
+        blocker(&raw(&body), Flavor::Chat)
     }
 
     fn field(extra: Value) -> Option<String> {
@@ -214,7 +227,7 @@ mod tests {
         let body = |extra: Value| {
             let mut body = json!({"model": "m", "prompt": "Hi"});
             body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-            blocker(body.as_object().unwrap(), Flavor::Text).map(|b| b.field)
+            blocker(&raw(&body), Flavor::Text).map(|b| b.field)
         };
         assert_eq!(body(json!({"echo": false, "suffix": "", "best_of": 1})), None);
         assert_eq!(body(json!({"echo": true})).as_deref(), Some("echo"));

@@ -13,9 +13,15 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use futures::StreamExt;
 use pice_wire::sse::SseDecoder;
-use serde_json::{Map, Value};
+use serde::de::IgnoredAny;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use super::answer::{AnswerRequest, PiceInfo};
 use super::error::ApiError;
@@ -43,8 +49,7 @@ pub async fn start(
     pice: PiceInfo,
     mut record: Record,
 ) -> Result<Relayed, ApiError> {
-    let mut body = request.body.clone();
-    body.insert("model".to_owned(), Value::String(gateway.cloud.model().to_owned()));
+    let body = Replaced { object: &request.body, model: &raw_string(gateway.cloud.model()), pice: None };
     let path = match request.flavor {
         Flavor::Chat => "/chat/completions",
         Flavor::Text => "/completions",
@@ -77,18 +82,8 @@ impl Relayed {
 
     async fn whole(self, gateway: &Gateway) -> Response {
         let Self { response, model, mut pice, mut record, .. } = self;
-        let parsed = match response.bytes().await {
-            Ok(bytes) => serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()),
-            Err(error) => Err(error.to_string()),
-        };
-        let mut answer = match parsed {
-            Ok(Value::Object(answer)) => answer,
-            Ok(_) => {
-                return failed(
-                    &mut record,
-                    ApiError::cloud_unavailable("it answered with JSON that is not an object"),
-                );
-            }
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
             Err(error) => {
                 return failed(
                     &mut record,
@@ -96,18 +91,30 @@ impl Relayed {
                 );
             }
         };
+        let Ok(answer) = serde_json::from_slice::<BorrowedObject<'_>>(&bytes) else {
+            return failed(
+                &mut record,
+                ApiError::cloud_unavailable("it answered with something other than a JSON object"),
+            );
+        };
         record.first_text();
-        let tokens = Tally::default().read(&answer).usage_completion.unwrap_or(0);
-        count(gateway, None, tokens, &mut pice, &answer);
-        map_model(&mut answer, &model);
-        answer.insert("pice".to_owned(), serde_json::to_value(&pice).unwrap_or_default());
+        let usage = Tally::default().read(&answer);
+        count(gateway, None, usage.completion.unwrap_or(0), usage.prompt, &mut pice);
+        let pice_raw = raw_json(&pice);
+        let body = Replaced { object: &answer, model: &raw_string(&model), pice: Some(&pice_raw) };
         record.finish("ok");
-        render::with_mode(axum::Json(answer).into_response(), pice.mode)
+        let response = match serde_json::to_vec(&body) {
+            Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+            Err(error) => ApiError::cloud_unavailable(format!("its answer cannot be written again: {error}"))
+                .into_response(),
+        };
+        render::with_mode(response, pice.mode)
     }
 
     fn stream(self, gateway: Arc<Gateway>) -> Response {
         let Self { response, model, mut pice, mut watch, mut record, .. } = self;
         let mode = pice.mode;
+        let model = raw_string(&model);
         let events = async_stream::stream! {
             let mut decoder = SseDecoder::default();
             let mut tally = Tally::default();
@@ -127,28 +134,17 @@ impl Relayed {
                         return;
                     }
                 };
-                for data in decoder.push(&bytes).into_iter() {
+                for data in decoder.push(&bytes) {
                     if data == "[DONE]" {
-                        count(&gateway, Some(&watch), tally.tokens(), &mut pice, &Map::new());
+                        count(&gateway, Some(&watch), tally.tokens(), None, &mut pice);
                         record.finish("ok");
                         yield Bytes::from_static(b"data: [DONE]\n\n");
                         return;
                     }
-                    let Ok(Value::Object(mut chunk)) = serde_json::from_str::<Value>(&data) else {
-                        yield data_event(data.as_bytes());
-                        continue;
-                    };
-                    let read = tally.read(&chunk);
-                    if read.text {
+                    yield relay_chunk(&data, &model, &mut tally, &mut pice, || {
                         watch.text();
                         record.first_text();
-                    }
-                    map_model(&mut chunk, &model);
-                    if read.finished {
-                        pice.cloud_tokens = tally.tokens();
-                        chunk.insert("pice".to_owned(), serde_json::to_value(&pice).unwrap_or_default());
-                    }
-                    yield data_event(&serde_json::to_vec(&chunk).unwrap_or_default());
+                    });
                 }
             }
             let error = ApiError::cloud_unavailable("the answer stream ended early");
@@ -157,6 +153,30 @@ impl Relayed {
         };
         render::event_stream(events, mode)
     }
+}
+
+/// One chunk as the client gets it: the model mapped, `pice` added when it finishes a choice;
+/// `on_text` runs when it carries text. Data that is not a JSON object passes as it came.
+fn relay_chunk(
+    data: &str,
+    model: &RawValue,
+    tally: &mut Tally,
+    pice: &mut PiceInfo,
+    on_text: impl FnOnce(),
+) -> Bytes {
+    let Ok(chunk) = serde_json::from_str::<BorrowedObject<'_>>(data) else {
+        return data_event(data.as_bytes());
+    };
+    let read = tally.read(&chunk);
+    if read.text {
+        on_text();
+    }
+    let pice_raw = read.finished.then(|| {
+        pice.cloud_tokens = tally.tokens();
+        raw_json(pice)
+    });
+    let relayed = Replaced { object: &chunk, model, pice: pice_raw.as_deref() };
+    data_event(&serde_json::to_vec(&relayed).unwrap_or_default())
 }
 
 fn failed(record: &mut Record, error: ApiError) -> Response {
@@ -173,11 +193,42 @@ fn data_event(data: &[u8]) -> Bytes {
     Bytes::from(event)
 }
 
-/// Sets an answer object's `model` to the name the client asked for.
-fn map_model(object: &mut Map<String, Value>, model: &str) {
-    if let Some(value) = object.get_mut("model") {
-        *value = Value::String(model.to_owned());
+/// A JSON object read field by field, each value left as the bytes that came.
+type BorrowedObject<'a> = BTreeMap<String, &'a RawValue>;
+
+/// `object` with its `model` replaced and `pice` added, written without reading the other
+/// fields.
+struct Replaced<'a, V: Serialize> {
+    object: &'a BTreeMap<String, V>,
+    model: &'a RawValue,
+    pice: Option<&'a RawValue>,
+}
+
+impl<V: Serialize> Serialize for Replaced<'_, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in self.object {
+            if name == "model" {
+                map.serialize_entry(name, self.model)?;
+            } else if name != "pice" || self.pice.is_none() {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        if let Some(pice) = self.pice {
+            map.serialize_entry("pice", pice)?;
+        }
+        map.end()
     }
+}
+
+/// `text` as a JSON string.
+fn raw_string(text: &str) -> Box<RawValue> {
+    raw_json(&text)
+}
+
+fn raw_json(value: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value)
+        .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).unwrap_or_default())
 }
 
 /// Counts a finished cloud answer into the metrics, the estimates and `pice`; a streamed one's
@@ -186,12 +237,12 @@ fn count(
     gateway: &Gateway,
     watch: Option<&Stopwatch>,
     tokens: u32,
+    prompt: Option<u32>,
     pice: &mut PiceInfo,
-    answer: &Map<String, Value>,
 ) {
     pice.cloud_tokens = tokens;
-    if let Some(prompt) = answer.get("usage").and_then(|u| u.get("prompt_tokens")).and_then(Value::as_u64) {
-        pice.cloud_prompt_tokens = u32::try_from(prompt).unwrap_or(u32::MAX);
+    if let Some(prompt) = prompt {
+        pice.cloud_prompt_tokens = prompt;
     }
     gateway.metrics.cloud_tokens.with_label_values(&["answer"]).inc_by(u64::from(tokens));
     let mut estimates = gateway.estimates();
@@ -199,6 +250,35 @@ fn count(
         estimates.observe(&watch.finish(tokens));
     }
     estimates.answer_tokens.observe(f64::from(tokens));
+}
+
+/// The parts of a choice of a chunk (or of a whole answer) the gateway looks at.
+#[derive(Deserialize)]
+struct ChoiceView<'a> {
+    #[serde(borrow, default)]
+    delta: Option<DeltaView<'a>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<DeltaView<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaView<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct UsageView {
+    #[serde(default)]
+    prompt_tokens: Option<u32>,
+    #[serde(default)]
+    completion_tokens: Option<u32>,
 }
 
 /// What the chunks of an answer said so far: text deltas, and the server's own token count.
@@ -212,29 +292,32 @@ struct Tally {
 struct Read {
     text: bool,
     finished: bool,
-    usage_completion: Option<u32>,
+    prompt: Option<u32>,
+    completion: Option<u32>,
 }
 
 impl Tally {
     /// Reads a chunk (or a whole answer): whether it carries text or a finish reason, and its
     /// usage. Content deltas count one token each until the server reports usage.
-    fn read(&mut self, chunk: &Map<String, Value>) -> Read {
-        let choices = chunk.get("choices").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        let has_text = |choice: &Value| {
-            let text = choice.get("delta").and_then(|d| d.get("content")).or_else(|| choice.get("text"));
-            text.and_then(Value::as_str).is_some_and(|text| !text.is_empty())
-                || choice.get("delta").and_then(|d| d.get("tool_calls")).is_some()
+    fn read(&mut self, object: &BorrowedObject<'_>) -> Read {
+        let view = |name: &str| object.get(name).map(|raw| raw.get()).unwrap_or("null");
+        let choices: Vec<ChoiceView<'_>> = serde_json::from_str(view("choices")).unwrap_or_default();
+        let has_text = |choice: &ChoiceView<'_>| {
+            let delta = choice.delta.as_ref().or(choice.message.as_ref());
+            let content = delta.and_then(|d| d.content.as_deref()).or(choice.text.as_deref());
+            content.is_some_and(|text| !text.is_empty()) || delta.is_some_and(|d| d.tool_calls.is_some())
         };
         let text = choices.iter().any(has_text);
         if text {
             self.deltas = self.deltas.saturating_add(1);
         }
-        let usage = chunk.get("usage").and_then(|u| u.get("completion_tokens")).and_then(Value::as_u64);
-        if let Some(tokens) = usage {
-            self.usage_completion = Some(u32::try_from(tokens).unwrap_or(u32::MAX));
+        let usage: Option<UsageView> = serde_json::from_str(view("usage")).ok().flatten();
+        let (prompt, completion) = usage.map_or((None, None), |u| (u.prompt_tokens, u.completion_tokens));
+        if completion.is_some() {
+            self.usage_completion = completion;
         }
-        let finished = choices.iter().any(|choice| choice.get("finish_reason").is_some_and(|r| !r.is_null()));
-        Read { text, finished, usage_completion: self.usage_completion }
+        let finished = choices.iter().any(|choice| choice.finish_reason.is_some());
+        Read { text, finished, prompt, completion: self.usage_completion }
     }
 
     /// Completion tokens: the server's count when it gave one, else the text deltas.
