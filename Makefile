@@ -15,8 +15,10 @@ PICE_NODE_DIR ?= /tmp/pice-node
 # State dir of the local control plane started by `make cluster-up`.
 PICE_CLUSTER_DIR ?= /tmp/pice-cluster
 
-# Cases per property test in `make fuzz` (`cargo test` runs 256).
+# Cases per property test in `make fuzz` (`cargo test` runs 256): the in-process decoders and
+# parser, and the gateway's request path over HTTP (each case a real request).
 FUZZ_CASES ?= 60000
+FUZZ_HTTP_CASES ?= 5000
 
 .PHONY: help
 help: ## List the targets
@@ -70,7 +72,7 @@ llama: ## Edge agent with the llama.cpp backend: clippy, then its tests on SmolL
 	  cargo test -p pice-gateway --locked --test gateway real_cloud -- --ignored
 
 .PHONY: sdk
-sdk: ## The gateway through the official OpenAI Python SDK (venv in .venv) against real sim, edge agent and gateway processes
+sdk: ## The gateway through the official OpenAI Python SDK (venv in .venv) and the Node SDK smoke set against real sim, edge agent and gateway processes, plus a recording cloud for the OpenAI contract
 	tests/sdk/run.sh
 
 .PHONY: e2e
@@ -125,5 +127,6 @@ bench-b2: ## Benchmark B2: PICE gateway vs vllm-router, sglang-router, Envoy, Li
 	target/release/pice bench b2 $(B2_ARGS)
 
 .PHONY: fuzz
-fuzz: ## Property tests of the SSE decoder, the OpenAI stream decoder and the sketch parser with FUZZ_CASES (default 60000) cases each instead of 256
+fuzz: ## Property tests with more cases than cargo test's 256: the SSE and OpenAI stream decoders and the sketch parser (FUZZ_CASES, 60000), the gateway's request path over HTTP (FUZZ_HTTP_CASES, 5000)
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test -p pice-wire -p pice-gateway --lib --locked properties
+	PROPTEST_CASES=$(FUZZ_HTTP_CASES) cargo test -p pice-gateway --test gateway --locked properties

@@ -7,7 +7,12 @@
 //! cloud-only, passed through whole; the first field that kept it off the progressive path is
 //! its reason (in the `pice` field and the metrics).
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::render::Flavor;
 use super::request::RawBody;
@@ -79,6 +84,9 @@ impl Blocker {
 /// into values; the honoured ones stay as the client's bytes.
 pub fn blocker(body: &RawBody, flavor: Flavor) -> Option<Blocker> {
     body.iter().filter(|(name, raw)| raw.get() != "null" && !always_honoured(name)).find_map(|(name, raw)| {
+        if name == "messages" {
+            return messages_blocker(raw);
+        }
         let value: Value = serde_json::from_str(raw.get()).ok()?;
         field_blocker(name, &value, flavor)
     })
@@ -92,7 +100,6 @@ fn always_honoured(name: &str) -> bool {
 fn field_blocker(name: &str, value: &Value, flavor: Flavor) -> Option<Blocker> {
     let blocked = |why| Some(Blocker::new(name, why));
     match name {
-        "messages" => messages_blocker(value),
         "tools" | "functions" if non_empty(value) => blocked("it offers the model tools to call"),
         "tool_choice" | "function_call" if value != "none" => blocked("it asks the model to call a tool"),
         "tools" | "functions" | "tool_choice" | "function_call" | "parallel_tool_calls" => None,
@@ -116,25 +123,54 @@ fn field_blocker(name: &str, value: &Value, flavor: Flavor) -> Option<Blocker> {
     }
 }
 
-/// Messages a sketch cannot carry: tool calls and results, and content other than text.
-fn messages_blocker(messages: &Value) -> Option<Blocker> {
-    let messages = messages.as_array()?;
+/// Messages a sketch cannot carry: tool calls and results, content other than text, and an
+/// assistant turn to continue. Read as a light view of each message, not as values: the
+/// conversation may be long.
+fn messages_blocker(messages: &RawValue) -> Option<Blocker> {
+    let messages: Vec<MessageShape<'_>> = serde_json::from_str(messages.get()).ok()?;
     let blocked = |why| Some(Blocker::new("messages", why));
-    for message in messages {
-        let role = message.get("role").and_then(Value::as_str).unwrap_or_default();
-        if matches!(role, "tool" | "function") || non_empty(message.get("tool_calls").unwrap_or(&Value::Null))
+    for message in &messages {
+        let role = message.role.as_deref().unwrap_or_default();
+        if matches!(role, "tool" | "function")
+            || message.tool_calls.as_ref().is_some_and(|calls| !calls.is_empty())
         {
             return blocked("the conversation holds tool calls or their results");
         }
-        let parts = message.get("content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        if parts.iter().any(|part| part.get("type").and_then(Value::as_str) != Some("text")) {
+        if message.content.is_some_and(|content| !text_only(content)) {
             return blocked("a message holds content other than text (an image, audio or a file)");
         }
     }
-    if messages.last().and_then(|m| m.get("role")).and_then(Value::as_str) == Some("assistant") {
+    if messages.last().and_then(|m| m.role.as_deref()) == Some("assistant") {
         return blocked("the conversation ends with an assistant turn to continue");
     }
     None
+}
+
+/// Whether message content is text: a string, or parts that are all of type `text`.
+fn text_only(content: &RawValue) -> bool {
+    if !content.get().starts_with('[') {
+        return true;
+    }
+    let parts: Vec<PartShape<'_>> = serde_json::from_str(content.get()).unwrap_or_default();
+    parts.iter().all(|part| part.kind.as_deref() == Some("text"))
+}
+
+/// What the contract reads of a message.
+#[derive(Deserialize)]
+struct MessageShape<'a> {
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<Vec<IgnoredAny>>,
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+}
+
+/// What the contract reads of a content part.
+#[derive(Deserialize)]
+struct PartShape<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
 }
 
 fn non_empty(value: &Value) -> bool {
