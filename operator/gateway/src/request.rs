@@ -77,13 +77,10 @@ pub fn chat(
         typed.messages.iter().filter(is_instruction).map(|m| m.text().into_owned()).collect();
     let turns: Vec<&ChatMessage> =
         typed.messages[..last_user].iter().filter(|m| !is_instruction(m)).collect();
-    let sampling = Sampling {
-        temperature: typed.temperature,
-        top_p: typed.top_p,
-        presence_penalty: typed.presence_penalty,
-        frequency_penalty: typed.frequency_penalty,
-        stop: typed.stop.as_ref().map(Stop::sequences).unwrap_or_default(),
-    };
+    let sampling = sampling(
+        [typed.temperature, typed.top_p, typed.presence_penalty, typed.frequency_penalty],
+        typed.stop.as_ref(),
+    );
     Ok(AnswerRequest {
         flavor: Flavor::Chat,
         model: typed.model.clone(),
@@ -121,13 +118,10 @@ pub fn completion(
     if prompt.trim().is_empty() {
         return Err(ApiError::invalid_request("'prompt' must not be empty.", Some("prompt")));
     }
-    let sampling = Sampling {
-        temperature: typed.temperature,
-        top_p: typed.top_p,
-        presence_penalty: typed.presence_penalty,
-        frequency_penalty: typed.frequency_penalty,
-        stop: typed.stop.as_ref().map(Stop::sequences).unwrap_or_default(),
-    };
+    let sampling = sampling(
+        [typed.temperature, typed.top_p, typed.presence_penalty, typed.frequency_penalty],
+        typed.stop.as_ref(),
+    );
     Ok(AnswerRequest {
         question: prompt,
         max_tokens: token_budget(typed.max_tokens, gateway.limits)?,
@@ -136,6 +130,14 @@ pub fn completion(
         include_usage: typed.stream_options.as_ref().is_some_and(|options| options.include_usage),
         ..answer_request(gateway, headers, raw, Flavor::Text, &typed.model, typed.stream)?
     })
+}
+
+/// The sampling parameters of either API: temperature, top-p, presence and frequency penalty,
+/// and the stop sequences.
+fn sampling(values: [Option<f32>; 4], stop: Option<&Stop>) -> Sampling {
+    let [temperature, top_p, presence_penalty, frequency_penalty] = values;
+    let stop = stop.map(Stop::sequences).unwrap_or_default();
+    Sampling { temperature, top_p, presence_penalty, frequency_penalty, stop }
 }
 
 /// What both APIs check and read alike: the model, the mode header and what keeps the

@@ -142,17 +142,20 @@ fn runtime() -> Arc<tokio::runtime::Runtime> {
     )
 }
 
+/// A listing cloud and an edge-less gateway in `mode` in front of it.
+async fn started(mode: RoutingMode) -> (Server, Gateway) {
+    let cloud = listing_cloud().await;
+    let mut setup = Setup::new(&cloud.url, &[], mode);
+    setup.ready_without_edge = true;
+    let gateway = Gateway::start(setup).await;
+    gateway.wait_ready().await;
+    (cloud, gateway)
+}
+
 #[test]
 fn properties_any_body_on_either_api_gets_an_answer_or_an_openai_shaped_4xx() {
     let runtime = runtime();
-    let (_cloud, gateway) = runtime.block_on(async {
-        let cloud = listing_cloud().await;
-        let mut setup = Setup::new(&cloud.url, &[], RoutingMode::Auto);
-        setup.ready_without_edge = true;
-        let gateway = Gateway::start(setup).await;
-        gateway.wait_ready().await;
-        (cloud, gateway)
-    });
+    let (_cloud, gateway) = runtime.block_on(started(RoutingMode::Auto));
     let paths = prop::sample::select(vec!["/v1/chat/completions", "/v1/completions"]);
     TestRunner::new(Config::default())
         .run(&(paths, any_body(), mode()), |(path, body, mode)| {
@@ -164,14 +167,7 @@ fn properties_any_body_on_either_api_gets_an_answer_or_an_openai_shaped_4xx() {
 #[test]
 fn properties_an_answered_cloud_only_request_reached_the_cloud_as_sent() {
     let runtime = runtime();
-    let (cloud, gateway) = runtime.block_on(async {
-        let cloud = listing_cloud().await;
-        let mut setup = Setup::new(&cloud.url, &[], RoutingMode::Cloud);
-        setup.ready_without_edge = true;
-        let gateway = Gateway::start(setup).await;
-        gateway.wait_ready().await;
-        (cloud, gateway)
-    });
+    let (cloud, gateway) = runtime.block_on(started(RoutingMode::Cloud));
     TestRunner::new(Config::default())
         .run(&mutated_chat(), |body| {
             let before = cloud.requests.lock().unwrap().len();
