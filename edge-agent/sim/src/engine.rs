@@ -3,7 +3,8 @@
 //!
 //! One task runs the loop: admit waiting sequences (FIFO) while fewer than `max_batch` run,
 //! then take one decode step, which lasts `tpot(running)` plus the prefill of the sequences
-//! admitted for it, and give every running sequence one token. Steps are scheduled on an
+//! admitted for it (only what follows a prompt's longest cached prefix, see
+//! [`super::prefix_cache`]), and give every running sequence one token. Steps are scheduled on an
 //! absolute clock so timer overshoot does not accumulate. A sequence whose receiver is dropped
 //! leaves the batch at the next step: that is cancellation (one cancelled while still queued
 //! counts as waiting until its turn comes, then is discarded without a step).
@@ -16,6 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::prefix_cache::PrefixCache;
 use super::profile::Profile;
 
 /// How far the step clock may lag before it is reset (after a stall, do not race to catch up).
@@ -36,6 +38,7 @@ pub struct EngineStats {
     running: AtomicUsize,
     tokens: AtomicU64,
     prefilled: AtomicU64,
+    prefix_cached: AtomicU64,
     completed: AtomicU64,
     cancelled: AtomicU64,
 }
@@ -48,6 +51,8 @@ pub struct EngineSnapshot {
     pub tokens_total: u64,
     /// Prompt tokens prefilled (of sequences admitted to the batch).
     pub prefilled_total: u64,
+    /// Prompt tokens found in the prefix cache, not prefilled again.
+    pub prefix_cached_total: u64,
     pub completed_total: u64,
     pub cancelled_total: u64,
 }
@@ -59,6 +64,7 @@ impl EngineStats {
             running: self.running.load(Ordering::Relaxed),
             tokens_total: self.tokens.load(Ordering::Relaxed),
             prefilled_total: self.prefilled.load(Ordering::Relaxed),
+            prefix_cached_total: self.prefix_cached.load(Ordering::Relaxed),
             completed_total: self.completed.load(Ordering::Relaxed),
             cancelled_total: self.cancelled.load(Ordering::Relaxed),
         }
@@ -68,9 +74,24 @@ impl EngineStats {
 /// The tokens of one sequence: one `()` per generated token; closed after the last.
 pub type TokenTicks = mpsc::UnboundedReceiver<()>;
 
+/// A sequence's prompt as the engine sees it: its length and its prefix blocks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub tokens: u32,
+    /// [`super::prefix_cache::prefix_blocks`] of the prompt's tokens.
+    pub prefix: Vec<u64>,
+}
+
+impl Prompt {
+    /// A prompt of `tokens` tokens that shares nothing with any other.
+    pub fn unshared(tokens: u32) -> Self {
+        Self { tokens, prefix: Vec::new() }
+    }
+}
+
 #[derive(Debug)]
 struct Job {
-    prompt_tokens: u32,
+    prompt: Prompt,
     output_tokens: u32,
     ticks: mpsc::UnboundedSender<()>,
 }
@@ -90,12 +111,12 @@ impl Engine {
         Self { jobs, stats }
     }
 
-    /// Queues a sequence that will generate `output_tokens` tokens after prefilling
-    /// `prompt_tokens`; dropping the returned receiver cancels it.
-    pub fn submit(&self, prompt_tokens: u32, output_tokens: u32) -> TokenTicks {
+    /// Queues a sequence that will generate `output_tokens` tokens after prefilling `prompt`
+    /// (the part not in the prefix cache); dropping the returned receiver cancels it.
+    pub fn submit(&self, prompt: Prompt, output_tokens: u32) -> TokenTicks {
         let (ticks, receiver) = mpsc::unbounded_channel();
         self.stats.waiting.fetch_add(1, Ordering::Relaxed);
-        let job = Job { prompt_tokens, output_tokens, ticks };
+        let job = Job { prompt, output_tokens, ticks };
         if self.jobs.send(job).is_err() {
             // The scheduler is gone (runtime shutting down); the closed receiver says so.
             self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
@@ -116,6 +137,7 @@ async fn schedule(profile: Profile, mut jobs: mpsc::UnboundedReceiver<Job>, stat
     let mut waiting: VecDeque<Job> = VecDeque::new();
     let mut running: Vec<Sequence> = Vec::new();
     let mut clock = Instant::now();
+    let mut cache = PrefixCache::new(profile.prefix_cache_tokens);
     loop {
         if waiting.is_empty() && running.is_empty() {
             match jobs.recv().await {
@@ -127,7 +149,7 @@ async fn schedule(profile: Profile, mut jobs: mpsc::UnboundedReceiver<Job>, stat
         while let Ok(job) = jobs.try_recv() {
             waiting.push_back(job);
         }
-        let prefill_tokens = admit(&mut waiting, &mut running, profile.max_batch, &stats);
+        let prefill_tokens = admit(&mut waiting, &mut running, profile.max_batch, &mut cache, &stats);
         if running.is_empty() {
             continue;
         }
@@ -145,6 +167,7 @@ fn admit(
     waiting: &mut VecDeque<Job>,
     running: &mut Vec<Sequence>,
     max_batch: usize,
+    cache: &mut PrefixCache,
     stats: &EngineStats,
 ) -> u64 {
     let mut prefill_tokens = 0;
@@ -156,7 +179,9 @@ fn admit(
         } else if job.output_tokens == 0 {
             stats.completed.fetch_add(1, Ordering::Relaxed);
         } else {
-            prefill_tokens += u64::from(job.prompt_tokens);
+            let cached = cache.admit(&job.prompt.prefix).min(u64::from(job.prompt.tokens));
+            stats.prefix_cached.fetch_add(cached, Ordering::Relaxed);
+            prefill_tokens += u64::from(job.prompt.tokens) - cached;
             running.push(Sequence { remaining: job.output_tokens, ticks: job.ticks });
         }
     }
@@ -195,12 +220,14 @@ mod tests {
             prefill_tokens_per_second: 1e9,
             tpot: table.iter().map(|&(batch, ms)| TpotPoint { batch, ms }).collect(),
             max_batch,
+            prefix_cache_tokens: 0,
         }
     }
 
     /// Mean time between the first and last token of one of `batch` sequences started together.
     async fn per_token_time(engine: &Engine, batch: usize, tokens: u32) -> Duration {
-        let mut sequences: Vec<TokenTicks> = (0..batch).map(|_| engine.submit(1, tokens)).collect();
+        let mut sequences: Vec<TokenTicks> =
+            (0..batch).map(|_| engine.submit(Prompt::unshared(1), tokens)).collect();
         let mut measured = sequences.remove(0);
         for mut other in sequences {
             tokio::spawn(async move { while other.recv().await.is_some() {} });
@@ -232,9 +259,9 @@ mod tests {
     #[tokio::test]
     async fn sequences_beyond_max_batch_wait_in_fifo_order() {
         let engine = Engine::start(profile(&[(1, 5.0)], 2));
-        let mut first = engine.submit(10, 4);
-        let mut second = engine.submit(10, 4);
-        let mut third = engine.submit(10, 4);
+        let mut first = engine.submit(Prompt::unshared(10), 4);
+        let mut second = engine.submit(Prompt::unshared(10), 4);
+        let mut third = engine.submit(Prompt::unshared(10), 4);
         first.recv().await.unwrap();
         let stats = engine.stats();
         assert_eq!((stats.running, stats.waiting), (2, 1));
@@ -247,9 +274,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_cached_prefix_is_not_prefilled_again() {
+        let mut profile = profile(&[(1, 1.0)], 4);
+        profile.prefix_cache_tokens = 1024;
+        let engine = Engine::start(profile);
+        let shared: Vec<u32> = (0..64).collect();
+        let prompt = |last: u32| {
+            let tokens: Vec<u32> = shared.iter().copied().chain([last; 8]).collect();
+            Prompt { tokens: 72, prefix: crate::prefix_cache::prefix_blocks(&tokens) }
+        };
+        for last in [1000, 2000] {
+            let mut sequence = engine.submit(prompt(last), 2);
+            while sequence.recv().await.is_some() {}
+        }
+        let stats = engine.stats();
+        assert_eq!((stats.prefix_cached_total, stats.prefilled_total), (64, 72 + 8), "the second prefills 8");
+    }
+
+    #[tokio::test]
     async fn dropping_the_receiver_takes_the_sequence_out_of_the_batch() {
         let engine = Engine::start(profile(&[(1, 5.0)], 4));
-        let mut sequence = engine.submit(1, 1000);
+        let mut sequence = engine.submit(Prompt::unshared(1), 1000);
         sequence.recv().await.unwrap();
         sequence.recv().await.unwrap();
         drop(sequence);

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod engine;
 mod error;
 mod metrics;
+pub mod prefix_cache;
 pub mod profile;
 pub mod profiles;
 pub mod server;

@@ -15,6 +15,7 @@ pub struct EngineCollector {
     running: IntGauge,
     tokens: IntCounter,
     prefilled: IntCounter,
+    prefix_cached: IntCounter,
     completed: IntCounter,
     cancelled: IntCounter,
     /// Serialises scrapes, so counters advance by exact deltas.
@@ -42,6 +43,10 @@ impl EngineCollector {
                 "pice_sim_prefilled_tokens_total",
                 "Simulated prompt tokens prefilled.",
             ))?,
+            prefix_cached: IntCounter::with_opts(opts(
+                "pice_sim_prefix_cached_tokens_total",
+                "Simulated prompt tokens found in the prefix cache and not prefilled again.",
+            ))?,
             completed: IntCounter::with_opts(opts(
                 "pice_sim_requests_completed_total",
                 "Simulated requests that generated all their tokens.",
@@ -61,12 +66,21 @@ impl EngineCollector {
         self.running.set(i64::try_from(snapshot.running).unwrap_or(i64::MAX));
         advance(&self.tokens, snapshot.tokens_total);
         advance(&self.prefilled, snapshot.prefilled_total);
+        advance(&self.prefix_cached, snapshot.prefix_cached_total);
         advance(&self.completed, snapshot.completed_total);
         advance(&self.cancelled, snapshot.cancelled_total);
     }
 
-    fn parts(&self) -> [&dyn Collector; 6] {
-        [&self.waiting, &self.running, &self.tokens, &self.prefilled, &self.completed, &self.cancelled]
+    fn parts(&self) -> [&dyn Collector; 7] {
+        [
+            &self.waiting,
+            &self.running,
+            &self.tokens,
+            &self.prefilled,
+            &self.prefix_cached,
+            &self.completed,
+            &self.cancelled,
+        ]
     }
 }
 

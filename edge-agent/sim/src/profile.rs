@@ -28,6 +28,8 @@ pub struct Profile {
     pub tpot: Vec<TpotPoint>,
     /// Sequences decoding at once; more wait.
     pub max_batch: usize,
+    /// Tokens of prompt prefixes the server keeps cached (its spare KV memory); 0: none.
+    pub prefix_cache_tokens: u64,
 }
 
 impl Profile {
@@ -90,6 +92,7 @@ mod tests {
             prefill_tokens_per_second: 1000.0,
             tpot: points.iter().map(|&(batch, ms)| TpotPoint { batch, ms }).collect(),
             max_batch: 16,
+            prefix_cache_tokens: 0,
         }
     }
 

@@ -57,6 +57,10 @@ fn cloud_llama70b_h100x4() -> Profile {
         // 2 x 80 layers x 8 KV heads x 128 dims x 2 bytes = 0.33 MB per token, so ~450k tokens:
         // 128 sequences of up to ~3.5k tokens fit.
         max_batch: 128,
+        // Estimate: vLLM's automatic prefix caching keeps freed KV blocks until they are
+        // needed; of the ~450k tokens of KV above, 128 running sequences of ~1k tokens hold
+        // ~130k, leaving ~300k tokens of prefixes cached.
+        prefix_cache_tokens: 300_000,
     }
 }
 
@@ -85,6 +89,11 @@ fn edge_qwen_jetson_orin() -> Profile {
         ]),
         // The example edge pool (deploy/examples/assistant.yaml) runs `llama-server --parallel 4`.
         max_batch: 4,
+        // Estimate: `llama-server --ctx-size 16384 --parallel 4` keeps each slot's last prompt
+        // in its 4,096-token context (`cache_prompt`), and routes a request to the slot whose
+        // prompt is most similar (`--slot-prompt-similarity`, default 0.5): modelled as one LRU
+        // of the 16,384 tokens, an upper bound.
+        prefix_cache_tokens: 16_384,
     }
 }
 
@@ -106,6 +115,8 @@ fn edge_smollm_cpu() -> Profile {
         ]),
         // Estimate: `llama-server --parallel 4`, as in the example edge pool.
         max_batch: 4,
+        // Estimate: as the Orin profile, with a 2,048-token context per slot: 8,192 tokens.
+        prefix_cache_tokens: 8_192,
     }
 }
 

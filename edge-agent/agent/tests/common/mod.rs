@@ -99,6 +99,7 @@ pub fn sim_backend(tpot_ms: f64) -> Arc<SimBackend> {
         prefill_tokens_per_second: 1e6,
         tpot: vec![TpotPoint { batch: 1, ms: tpot_ms }],
         max_batch: 16,
+        prefix_cache_tokens: 0,
     };
     Arc::new(SimBackend::start(profile, 42, None))
 }

@@ -248,6 +248,7 @@ mod tests {
             prefill_tokens_per_second: 1000.0,
             tpot: vec![pice_sim::TpotPoint { batch: 1, ms: 10.0 }],
             max_batch: 2,
+            prefix_cache_tokens: 0,
         };
         // 200 tokens/s at batch 2: 100 tokens take 0.5 s, 500 prompt tokens another 0.5 s.
         assert!((device_seconds(&profile, 500.0, 100.0) - 1.0).abs() < 1e-9);

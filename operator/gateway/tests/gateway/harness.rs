@@ -37,6 +37,7 @@ pub fn profile(tpot_ms: f64) -> Profile {
         prefill_tokens_per_second: 1e6,
         tpot: vec![TpotPoint { batch: 1, ms: tpot_ms }],
         max_batch: 64,
+        prefix_cache_tokens: 0,
     }
 }
 
