@@ -43,7 +43,6 @@ pub const FIELD_LABELS: &[&str] = &[
     "tool_choice",
     "functions",
     "function_call",
-    "parallel_tool_calls",
     "response_format",
     "n",
     "best_of",

@@ -32,7 +32,6 @@ pub async fn run(
     let outcome = PointOutcome {
         source: Source::Sketch,
         fallbacks: 0,
-        completion_tokens: 0,
         edge_tokens: 0,
         cloud_tokens: 0,
         edge_prompt_tokens: 0,
@@ -183,17 +182,14 @@ impl Chain {
         let Some(best) = ensemble::select(&texts, selector) else {
             return false;
         };
-        let (winner, finished) = &candidates[best];
-        forward(&self.out, &mut self.resume, &winner.text);
+        forward(&self.out, &mut self.resume, &candidates[best].0.text);
         self.outcome.source = Source::Edge;
-        self.outcome.completion_tokens = finished.usage.completion_tokens;
         true
     }
 
     /// Records the attempt whose text was kept.
     fn kept(&mut self, tier: Tier, finished: &Finished) {
         let tokens = finished.usage.completion_tokens;
-        self.outcome.completion_tokens = tokens;
         match tier {
             Tier::Edge => {
                 self.outcome.source = Source::Edge;

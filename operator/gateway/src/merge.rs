@@ -92,7 +92,6 @@ mod tests {
         PointOutcome {
             source,
             fallbacks: u32::from(source != Source::Edge),
-            completion_tokens: tokens,
             edge_tokens: tokens,
             cloud_tokens: 0,
             edge_prompt_tokens: if tokens > 0 { 50 } else { 0 },

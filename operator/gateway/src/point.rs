@@ -75,8 +75,6 @@ pub enum PointEvent {
 pub struct PointOutcome {
     pub source: Source,
     pub fallbacks: u32,
-    /// Tokens of the text kept.
-    pub completion_tokens: u32,
     /// Tokens generated and read on each tier for this point, every finished attempt counted.
     pub edge_tokens: u32,
     pub cloud_tokens: u32,
