@@ -100,6 +100,7 @@ pub fn validate(message: &ExpandRequest, default_max_tokens: u32) -> Result<Expa
             frequency_penalty: message.frequency_penalty,
             stop: message.stop.clone(),
         },
+        prefix_id: message.prefix_id.clone(),
     })
 }
 

@@ -40,6 +40,9 @@ pub struct ExpansionRequest {
     pub want_logprobs: bool,
     pub seed: Option<u64>,
     pub sampling: Sampling,
+    /// The answer this point belongs to: expansions with the same id share their prompt's
+    /// prefix, which a backend may decode once. Empty when none is given.
+    pub prefix_id: String,
 }
 
 /// Why generation ended.

@@ -123,6 +123,7 @@ impl Expansions {
             frequency_penalty: self.sampling.frequency_penalty,
             stop: self.sampling.stop.clone(),
             context: self.context.clone(),
+            prefix_id: self.request_id.clone(),
         }
     }
 
@@ -137,6 +138,7 @@ impl Expansions {
             want_logprobs: false,
             seed: Some(self.seed(point, 0)),
             sampling: self.sampling.clone(),
+            prefix_id: self.request_id.clone(),
         }
     }
 
