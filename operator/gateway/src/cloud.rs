@@ -3,12 +3,10 @@
 //! through, by the edge agent's OpenAI backend so both speak the wire format through one
 //! implementation.
 
-use futures::StreamExt;
-use pice_wire::generation::{BackendError, GenerationEvent, GenerationStream, ModelBackend, Usage};
+use pice_wire::generation::{BackendError, GenerationStream, ModelBackend};
 use pice_wire::openai_client::{ChatOptions, OpenAiBackend};
 use pice_wire::openai_wire::ChatMessage;
 
-use super::estimates::{Stopwatch, Timing};
 use pice_api::gateway_config::CloudTarget;
 
 /// The cloud LLM of one pool.
@@ -63,63 +61,10 @@ impl CloudClient {
     }
 }
 
-/// A whole generation: its text, usage and timing.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Collected {
-    pub text: String,
-    pub usage: Usage,
-    pub timing: Timing,
-}
-
-/// Reads a generation to its end; `watch` was started when the request was sent.
-pub async fn collect(mut stream: GenerationStream, mut watch: Stopwatch) -> Result<Collected, BackendError> {
-    let mut text = String::new();
-    while let Some(event) = stream.next().await {
-        match event? {
-            GenerationEvent::Text(delta) => {
-                watch.text();
-                text.push_str(&delta);
-            }
-            GenerationEvent::Finished(usage) => {
-                let timing = watch.finish(usage.completion_tokens);
-                return Ok(Collected { text, usage, timing });
-            }
-        }
-    }
-    Err(BackendError::Stream("the stream ended without finishing".to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use pice_wire::generation::FinishReason;
-
     use super::*;
-
-    #[tokio::test]
-    async fn collect_joins_the_text_and_keeps_the_usage() {
-        let usage = Usage {
-            finish_reason: FinishReason::Stop,
-            prompt_tokens: 5,
-            completion_tokens: 2,
-            mean_logprob: None,
-        };
-        let events = vec![
-            Ok(GenerationEvent::Text("1. A".into())),
-            Ok(GenerationEvent::Text("\n2. B".into())),
-            Ok(GenerationEvent::Finished(usage)),
-        ];
-        let collected = collect(futures::stream::iter(events).boxed(), Stopwatch::start()).await.unwrap();
-        assert_eq!(collected.text, "1. A\n2. B");
-        assert_eq!((collected.usage, collected.timing.tokens), (usage, 2));
-    }
-
-    #[tokio::test]
-    async fn a_stream_that_stops_early_is_an_error() {
-        let events = vec![Ok(GenerationEvent::Text("1. A".into()))];
-        let error = collect(futures::stream::iter(events).boxed(), Stopwatch::start()).await.unwrap_err();
-        assert!(error.to_string().contains("without finishing"));
-    }
 
     #[test]
     fn the_api_root_is_the_target_url_with_v1() {

@@ -16,15 +16,15 @@ use tracing::debug;
 use super::attempt::{self, AttemptError, Finished, Tier};
 use super::ensemble::{self, Candidate};
 use super::estimates::Stopwatch;
-use super::point::{Expansions, FallbackReason, PointEvent, PointOutcome, Source};
+use super::point::{Expansions, FallbackReason, PointEvent, PointJob, PointOutcome, Source};
 use super::replicas::Replica;
 use super::resume::Resume;
 use super::scheduler;
 
-/// Runs the chain for point `index`, starting with its `assigned` replicas.
+/// Runs the chain for `point`, starting with its `assigned` replicas.
 pub async fn run(
     expansions: Arc<Expansions>,
-    index: usize,
+    point: PointJob,
     assigned: Vec<Arc<Replica>>,
     out: UnboundedSender<PointEvent>,
 ) {
@@ -37,7 +37,7 @@ pub async fn run(
         edge_prompt_tokens: 0,
         cloud_prompt_tokens: 0,
     };
-    let mut chain = Chain { expansions, index, out, resume: Resume::default(), tried: Vec::new(), outcome };
+    let mut chain = Chain { expansions, point, out, resume: Resume::default(), tried: Vec::new(), outcome };
     chain.run(assigned).await;
     let metrics = &chain.expansions.gateway.metrics;
     let source = chain.outcome.source.as_str();
@@ -48,7 +48,7 @@ pub async fn run(
 /// One point's way through the chain.
 struct Chain {
     expansions: Arc<Expansions>,
-    index: usize,
+    point: PointJob,
     out: UnboundedSender<PointEvent>,
     resume: Resume,
     /// Addresses already tried for this point.
@@ -66,7 +66,7 @@ impl Chain {
             self.on_edge(assigned).await
         };
         if !(written || to_cloud && self.on_cloud().await) {
-            let line = self.expansions.sketch[self.index].clone();
+            let line = self.point.line().to_owned();
             self.resume.restart();
             forward(&self.out, &mut self.resume, &line);
             self.outcome.source = Source::Sketch;
@@ -107,8 +107,8 @@ impl Chain {
             let usable: Vec<_> =
                 gateway.replicas.usable().into_iter().filter(|r| !tried.contains(&r.addr)).collect();
             let views: Vec<_> = usable.iter().map(|replica| replica.view()).collect();
-            let words = super::sketch::words(&self.expansions.sketch[self.index]);
-            let tokens = gateway.point_tokens(&[words], self.expansions.max_tokens);
+            let words = super::sketch::words(self.point.line());
+            let tokens = gateway.point_tokens(&[words], self.point.max_tokens);
             let best = *scheduler::rank(&views, tokens[0]).first()?;
             Arc::clone(&usable[best])
         } else {
@@ -121,7 +121,7 @@ impl Chain {
     async fn attempt_on(&mut self, replica: &Arc<Replica>) -> Result<(), AttemptError> {
         let deadline = self.expansions.deadline();
         let watch = Stopwatch::start();
-        let message = self.expansions.message(self.index, 0, false);
+        let message = self.expansions.message(&self.point, 0, false);
         let stream = attempt::start_edge(replica, message, deadline).await?;
         self.resume.restart();
         let (out, resume) = (&self.out, &mut self.resume);
@@ -136,7 +136,7 @@ impl Chain {
     async fn on_cloud(&mut self) -> bool {
         let deadline = self.expansions.deadline();
         let watch = Stopwatch::start();
-        let request = self.expansions.request(self.index);
+        let request = self.expansions.request(&self.point);
         let gateway = Arc::clone(&self.expansions.gateway);
         let result = match attempt::start_cloud(&gateway.cloud, request, deadline).await {
             Ok(stream) => {
@@ -164,7 +164,7 @@ impl Chain {
         let selector = self.expansions.gateway.config.routing.ensemble.selector;
         let want_logprobs = selector == pice_api::EnsembleSelector::Logprob;
         let attempts = assigned.iter().enumerate().map(|(number, replica)| {
-            candidate(Arc::clone(&self.expansions), self.index, Arc::clone(replica), number, want_logprobs)
+            candidate(Arc::clone(&self.expansions), &self.point, Arc::clone(replica), number, want_logprobs)
         });
         let results = futures::future::join_all(attempts).await;
         self.tried.extend(assigned.iter().map(|replica| replica.addr.clone()));
@@ -216,14 +216,14 @@ impl Chain {
         self.outcome.edge_tokens = self.outcome.edge_tokens.saturating_add(tokens);
         self.outcome.edge_prompt_tokens = self.outcome.edge_prompt_tokens.saturating_add(usage.prompt_tokens);
         gateway.metrics.edge_tokens.inc_by(u64::from(tokens));
-        let words = super::sketch::words(&self.expansions.sketch[self.index]) as f64;
+        let words = super::sketch::words(self.point.line()) as f64;
         gateway.estimates().expansion_extra_tokens.observe(f64::from(tokens) - words);
     }
 
     fn fail(&mut self, error: &AttemptError) {
         self.outcome.fallbacks += 1;
         self.expansions.gateway.metrics.fallbacks.with_label_values(&[error.reason.as_str()]).inc();
-        debug!(request_id = %self.expansions.request_id, point = self.index, reason = error.reason.as_str(),
+        debug!(request_id = %self.expansions.request_id, point = self.point.index, reason = error.reason.as_str(),
                error = %error.message, "point falls back");
     }
 }
@@ -231,14 +231,14 @@ impl Chain {
 /// One ensemble candidate, written in full before selection.
 async fn candidate(
     expansions: Arc<Expansions>,
-    index: usize,
+    point: &PointJob,
     replica: Arc<Replica>,
     number: usize,
     want_logprobs: bool,
 ) -> Result<(Candidate, Finished), AttemptError> {
     let deadline = expansions.deadline();
     let watch = Stopwatch::start();
-    let message = expansions.message(index, number, want_logprobs);
+    let message = expansions.message(point, number, want_logprobs);
     let stream = attempt::start_edge(&replica, message, deadline).await?;
     let mut text = String::new();
     let finished = attempt::drive(stream, Tier::Edge, deadline, watch, |delta| text.push_str(delta)).await?;

@@ -1,11 +1,13 @@
 //! The point-ordered streaming merger (docs/design.md, step 7).
 //!
-//! Every point runs in its own task and sends its text into its own channel as it is written.
-//! The merger reads the channels in point order: the head point's text goes out delta by
-//! delta as it arrives, while later points keep writing into their channels (the buffer); when
-//! the head finishes, the next point's buffered text is flushed at once and its live text
-//! follows. Points are numbered (`1. `, `\n2. `, ...). Dropping the merged stream (a client
-//! that went away) aborts every point task, which cancels their gRPC calls.
+//! Points arrive while the sketch is still being written: the dispatcher sends each point's
+//! channel as soon as the point is sent to the edge, then how the sketch ended. Every point
+//! runs in its own task and sends its text into its own channel as it is written. The merger
+//! reads the channels in point order: the head point's text goes out delta by delta as it
+//! arrives, while later points keep writing into their channels (the buffer); when the head
+//! finishes, the next point's buffered text is flushed at once and its live text follows.
+//! Points are numbered (`1. `, `\n2. `, ...). Dropping the merged stream (a client that went
+//! away) aborts the dispatcher, which aborts every point task and cancels their gRPC calls.
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -15,18 +17,46 @@ use tokio::task::JoinSet;
 use super::answer::{AnswerEnd, AnswerEvent, PiceInfo};
 use super::point::{PointEvent, PointOutcome, Source};
 
-/// Merges the points' channels (in sketch order) into the answer's events; `tasks` are the
-/// point tasks, aborted when the stream is dropped; `pice` holds what the sketch cost.
+/// What the dispatcher tells the merger, in this order: each point, then the sketch's end.
+#[derive(Debug)]
+pub enum Dispatched {
+    /// The next point's channel.
+    Point(UnboundedReceiver<PointEvent>),
+    /// The sketch is over.
+    SketchEnd(SketchEnd),
+}
+
+/// How the sketch ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SketchEnd {
+    /// Tokens the cloud read and wrote for it (zero when it broke off).
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// Whether the sketch stream broke off, so the answer has only the points before.
+    pub cut: bool,
+}
+
+/// Merges the dispatched points (in sketch order) into the answer's events; `dispatcher` is
+/// the task sending them and owning the point tasks, aborted when the stream is dropped;
+/// `pice` holds the decision.
 pub fn ordered(
-    points: Vec<UnboundedReceiver<PointEvent>>,
-    tasks: JoinSet<()>,
-    pice: PiceInfo,
+    mut dispatched: UnboundedReceiver<Dispatched>,
+    dispatcher: JoinSet<()>,
+    mut pice: PiceInfo,
 ) -> BoxStream<'static, AnswerEvent> {
     async_stream::stream! {
-        let _abort_on_drop = tasks;
-        let mut outcomes = Vec::with_capacity(points.len());
-        for (index, mut point) in points.into_iter().enumerate() {
-            let mut heading = Some(heading(index));
+        let _abort_on_drop = dispatcher;
+        let mut outcomes = Vec::new();
+        let mut sketch = SketchEnd { cut: true, ..SketchEnd::default() };
+        while let Some(message) = dispatched.recv().await {
+            let mut point = match message {
+                Dispatched::Point(point) => point,
+                Dispatched::SketchEnd(end) => {
+                    sketch = end;
+                    continue;
+                }
+            };
+            let mut heading = Some(heading(outcomes.len()));
             let outcome = loop {
                 match point.recv().await {
                     Some(PointEvent::Text(text)) => match heading.take() {
@@ -38,6 +68,12 @@ pub fn ordered(
                 }
             };
             outcomes.push(outcome);
+        }
+        pice.cloud_prompt_tokens = pice.cloud_prompt_tokens.saturating_add(sketch.prompt_tokens);
+        pice.cloud_tokens = pice.cloud_tokens.saturating_add(sketch.completion_tokens);
+        if sketch.cut {
+            pice.degraded = true;
+            pice.fallbacks = pice.fallbacks.saturating_add(1);
         }
         yield AnswerEvent::End(summary(&outcomes, pice));
     }
@@ -78,14 +114,27 @@ mod tests {
     use crate::mode::{Decision, Reason};
     use pice_api::RoutingMode;
 
-    /// What the sketch cost: 12 prompt tokens read, 30 written.
     fn preamble() -> PiceInfo {
         let decision = Decision { mode: RoutingMode::Progressive, reason: Reason::Requested };
-        PiceInfo {
-            cloud_tokens: 30,
-            cloud_prompt_tokens: 12,
-            ..PiceInfo::new(decision, RoutingMode::Auto, None)
+        PiceInfo::new(decision, RoutingMode::Auto, None)
+    }
+
+    /// What the sketch cost: 12 prompt tokens read, 30 written.
+    const SKETCHED: SketchEnd = SketchEnd { prompt_tokens: 12, completion_tokens: 30, cut: false };
+
+    /// The dispatcher's channel holding `points` and, when given, the sketch's end.
+    fn dispatched(
+        points: Vec<UnboundedReceiver<PointEvent>>,
+        end: Option<SketchEnd>,
+    ) -> UnboundedReceiver<Dispatched> {
+        let (sender, receiver) = unbounded_channel();
+        for point in points {
+            sender.send(Dispatched::Point(point)).unwrap();
         }
+        if let Some(end) = end {
+            sender.send(Dispatched::SketchEnd(end)).unwrap();
+        }
+        receiver
     }
 
     fn outcome(source: Source, tokens: u32) -> PointOutcome {
@@ -106,7 +155,8 @@ mod tests {
         tail_tx.send(PointEvent::Text("Tail done early.".into())).unwrap();
         tail_tx.send(PointEvent::Done(outcome(Source::Sketch, 0))).unwrap();
         head_tx.send(PointEvent::Text("Head".into())).unwrap();
-        let mut merged = ordered(vec![head_rx, tail_rx], JoinSet::new(), preamble());
+        let mut merged =
+            ordered(dispatched(vec![head_rx, tail_rx], Some(SKETCHED)), JoinSet::new(), preamble());
 
         assert_eq!(merged.next().await, Some(AnswerEvent::Text("1. Head".into())));
         let waiting = tokio::time::timeout(Duration::from_millis(50), merged.next()).await;
@@ -136,10 +186,44 @@ mod tests {
             tx.send(PointEvent::Text("x".into())).unwrap();
             std::future::pending::<()>().await;
         });
-        let mut merged = ordered(vec![rx], tasks, preamble());
+        let (sender, receiver) = unbounded_channel();
+        sender.send(Dispatched::Point(rx)).unwrap();
+        tasks.spawn(async move {
+            let _keep_open = sender;
+            std::future::pending::<()>().await;
+        });
+        let mut merged = ordered(receiver, tasks, preamble());
         assert_eq!(merged.next().await, Some(AnswerEvent::Text("1. x".into())));
         drop(merged);
         let ended = tokio::time::timeout(Duration::from_secs(2), alive_rx.recv()).await;
         assert_eq!(ended, Ok(None), "the task was aborted and dropped its sender");
+    }
+
+    #[tokio::test]
+    async fn a_point_dispatched_later_joins_the_answer_and_a_cut_sketch_marks_it_degraded() {
+        let (sender, receiver) = unbounded_channel();
+        let (head_tx, head_rx) = unbounded_channel();
+        sender.send(Dispatched::Point(head_rx)).unwrap();
+        let mut merged = ordered(receiver, JoinSet::new(), preamble());
+        head_tx.send(PointEvent::Text("Head.".into())).unwrap();
+        assert_eq!(merged.next().await, Some(AnswerEvent::Text("1. Head.".into())));
+        head_tx.send(PointEvent::Done(outcome(Source::Edge, 2))).unwrap();
+        let (late_tx, late_rx) = unbounded_channel();
+        sender.send(Dispatched::Point(late_rx)).unwrap();
+        late_tx.send(PointEvent::Text("Late.".into())).unwrap();
+        late_tx.send(PointEvent::Done(outcome(Source::Edge, 3))).unwrap();
+        assert_eq!(merged.next().await, Some(AnswerEvent::Text("\n2. Late.".into())));
+        sender.send(Dispatched::SketchEnd(SketchEnd { cut: true, ..SKETCHED })).unwrap();
+        drop(sender);
+        let Some(AnswerEvent::End(end)) = merged.next().await else { panic!("expected the end") };
+        assert_eq!((end.pice.points, end.pice.degraded, end.pice.fallbacks), (2, true, 1));
+        assert_eq!((end.pice.edge_tokens, end.pice.cloud_tokens, end.pice.cloud_prompt_tokens), (5, 30, 12));
+    }
+
+    #[tokio::test]
+    async fn a_dispatcher_that_dies_before_the_sketch_ends_leaves_a_degraded_answer() {
+        let mut merged = ordered(dispatched(Vec::new(), None), JoinSet::new(), preamble());
+        let Some(AnswerEvent::End(end)) = merged.next().await else { panic!("expected the end") };
+        assert!(end.pice.degraded);
     }
 }

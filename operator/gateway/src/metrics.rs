@@ -43,6 +43,12 @@ pub struct GatewayMetrics {
     pub edge_wakeup_requests: IntCounter,
     /// Requests answered cloud-only because of a field progressive mode cannot honour.
     pub contract_cloud_only: IntCounterVec,
+    /// Where points went: the first of an answer, onto a replica holding the answer's prefix
+    /// (reuse won), or elsewhere although one held it (parallelism won).
+    pub point_placements: IntCounterVec,
+    /// Admission of requests that would go progressive: admitted with full budgets, sent
+    /// cloud-only because the edge would miss the deadlines, or refused with 429.
+    pub admission: IntCounterVec,
 }
 
 impl GatewayMetrics {
@@ -120,6 +126,24 @@ impl GatewayMetrics {
                 ),
                 &["field"],
             )?,
+            point_placements: IntCounterVec::new(
+                opts(
+                    "pice_gateway_point_placements_total",
+                    "Points placed on the edge, by choice: first (the answer's first point), reuse \
+                     (on a replica holding the answer's prompt prefix) or spread (elsewhere, for \
+                     parallelism, although a replica held it)",
+                ),
+                &["choice"],
+            )?,
+            admission: IntCounterVec::new(
+                opts(
+                    "pice_gateway_admission_total",
+                    "Admission of requests that would go progressive, by outcome: progressive (full \
+                     point budgets), cloud (the edge would miss the point deadline) or rejected \
+                     (429: over the pool's capacity)",
+                ),
+                &["outcome"],
+            )?,
         };
         metrics.register_all(registry)?;
         Ok(metrics)
@@ -138,7 +162,9 @@ impl GatewayMetrics {
         registry.register(Box::new(self.sketch_words_per_point.clone()))?;
         registry.register(Box::new(self.edge_endpoints.clone()))?;
         registry.register(Box::new(self.edge_wakeup_requests.clone()))?;
-        registry.register(Box::new(self.contract_cloud_only.clone()))
+        registry.register(Box::new(self.contract_cloud_only.clone()))?;
+        registry.register(Box::new(self.point_placements.clone()))?;
+        registry.register(Box::new(self.admission.clone()))
     }
 
     /// Counts a request refused before a mode was chosen (bad request, wrong key, ...).

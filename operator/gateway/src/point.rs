@@ -1,6 +1,7 @@
-//! One point of a progressive answer: what all points of an answer share (question, sketch,
-//! budget, seed), what a point sends the merger, how it was written in the end, and the
-//! fixed vocabularies of the fallback and expansion metrics.
+//! One point of a progressive answer: what all points of an answer share (question, context,
+//! seed, sampling), what each point carries (its outline so far, its budget), what a point sends
+//! the merger, how it was written in the end, and the fixed vocabularies of the fallback and
+//! expansion metrics.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub enum FallbackReason {
     CloudDeadline,
     /// The sketch had no usable point; the cloud answered alone.
     EmptySketch,
+    /// The sketch stream broke after some points: the answer has only those.
+    SketchCut,
 }
 
 impl FallbackReason {
@@ -40,6 +43,7 @@ impl FallbackReason {
             Self::CloudError => "cloud_error",
             Self::CloudDeadline => "cloud_deadline",
             Self::EmptySketch => "empty_sketch",
+            Self::SketchCut => "sketch_cut",
         }
     }
 }
@@ -82,16 +86,33 @@ pub struct PointOutcome {
     pub cloud_prompt_tokens: u32,
 }
 
+/// One point to expand, as it was dispatched while the sketch was still being written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PointJob {
+    /// 0-based position in the answer.
+    pub index: usize,
+    /// The sketch's points up to this one: all the expansion prompt shows of the outline, so
+    /// the point can start before the cloud wrote the next ones.
+    pub outline: Vec<String>,
+    /// Token budget of this point.
+    pub max_tokens: u32,
+}
+
+impl PointJob {
+    /// The point's sketch line.
+    pub fn line(&self) -> &str {
+        &self.outline[self.index]
+    }
+}
+
 /// What every point of one answer shares.
 pub struct Expansions {
     pub gateway: Arc<Gateway>,
+    /// The answer's id; also the prefix id its points share on the agents.
     pub request_id: String,
     pub question: String,
     /// The client's context for expansion prompts (see [`ExpansionRequest::context`]).
     pub context: String,
-    pub sketch: Vec<String>,
-    /// Token budget of each point.
-    pub max_tokens: u32,
     /// Seed of the answer; each point and candidate derives its own from it.
     pub seed: u64,
     /// The client's sampling parameters.
@@ -106,17 +127,17 @@ impl Expansions {
     }
 
     /// The `Expand` request of one candidate of one point.
-    pub fn message(&self, point: usize, candidate: usize, want_logprobs: bool) -> ExpandRequest {
+    pub fn message(&self, point: &PointJob, candidate: usize, want_logprobs: bool) -> ExpandRequest {
         let routing = &self.gateway.config.routing;
         ExpandRequest {
-            request_id: format!("{}-{point}-{candidate}", self.request_id),
+            request_id: format!("{}-{}-{candidate}", self.request_id, point.index),
             question: self.question.clone(),
-            sketch: self.sketch.clone(),
-            point_index: u32::try_from(point).unwrap_or(u32::MAX),
-            max_tokens: self.max_tokens,
+            sketch: point.outline.clone(),
+            point_index: u32::try_from(point.index).unwrap_or(u32::MAX),
+            max_tokens: point.max_tokens,
             deadline_ms: u32::try_from(routing.expansion.deadline_ms).unwrap_or(0),
             want_logprobs,
-            seed: Some(self.seed(point, candidate)),
+            seed: Some(self.seed(point.index, candidate)),
             temperature: self.sampling.temperature,
             top_p: self.sampling.top_p,
             presence_penalty: self.sampling.presence_penalty,
@@ -128,15 +149,15 @@ impl Expansions {
     }
 
     /// The same expansion for the cloud LLM, which gets the edge's prompt.
-    pub fn request(&self, point: usize) -> ExpansionRequest {
+    pub fn request(&self, point: &PointJob) -> ExpansionRequest {
         ExpansionRequest {
             question: self.question.clone(),
             context: self.context.clone(),
-            sketch: self.sketch.clone(),
-            point_index: point,
-            max_tokens: self.max_tokens,
+            sketch: point.outline.clone(),
+            point_index: point.index,
+            max_tokens: point.max_tokens,
             want_logprobs: false,
-            seed: Some(self.seed(point, 0)),
+            seed: Some(self.seed(point.index, 0)),
             sampling: self.sampling.clone(),
             prefix_id: self.request_id.clone(),
         }

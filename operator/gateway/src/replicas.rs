@@ -92,6 +92,7 @@ impl Replica {
             tpot: state.tpot.get(),
             occupied: state.reported_busy.max(state.in_flight),
             slots: state.slots,
+            cached: 0.0,
         }
     }
 

@@ -9,6 +9,10 @@
 //! placed greedily, longest first, each on the replica where it finishes earliest, and each
 //! placement occupies that replica for the next.
 //! With an ensemble every point gets `candidates` replicas, distinct while there are enough.
+//!
+//! A replica that already holds an answer's earlier points holds their prompt prefix in its
+//! cache, so it starts the next point sooner (`ttft · (1 − cached)`): placing by earliest
+//! finish then trades that reuse against spreading the points over idle replicas.
 
 /// How much slower a token gets on a replica whose slots are all busy, relative to an idle one
 /// (published batch sweeps: x1.7 from 1 to 8 sequences on an edge GPU, x1.7 from 1 to 16 on
@@ -28,6 +32,9 @@ pub struct ReplicaView {
     pub occupied: usize,
     /// Expansions it runs at once.
     pub slots: usize,
+    /// Share of a new point's prefill the replica skips because it holds the prompt's prefix
+    /// (0 to 1).
+    pub cached: f64,
 }
 
 impl ReplicaView {
@@ -39,7 +46,7 @@ impl ReplicaView {
         let batch = (self.occupied % slots) as f64 / slots as f64;
         let tpot = self.tpot * (1.0 + BATCH_SLOWDOWN * batch);
         let service = self.ttft + service_tokens * tpot;
-        rounds * service + self.link + self.ttft + tokens * tpot
+        rounds * service + self.link + self.ttft * (1.0 - self.cached.clamp(0.0, 1.0)) + tokens * tpot
     }
 }
 
@@ -108,7 +115,7 @@ mod tests {
     use super::*;
 
     fn replica(tpot: f64, occupied: usize, slots: usize) -> ReplicaView {
-        ReplicaView { link: 0.01, ttft: 0.1, tpot, occupied, slots }
+        ReplicaView { link: 0.01, ttft: 0.1, tpot, occupied, slots, cached: 0.0 }
     }
 
     #[test]
@@ -151,6 +158,16 @@ mod tests {
         assert_eq!(plan.assignments, vec![vec![0, 2]]);
         let plan = super::plan(&[20.0], &replicas[..1], 3).unwrap();
         assert_eq!(plan.assignments, vec![vec![0, 0, 0]]);
+    }
+
+    #[test]
+    fn a_replica_holding_the_prefix_wins_until_its_batch_costs_more_than_the_prefill_saved() {
+        let holder = |occupied| ReplicaView { ttft: 1.0, cached: 0.9, ..replica(0.01, occupied, 8) };
+        let idle = ReplicaView { ttft: 1.0, ..replica(0.01, 0, 8) };
+        let plan = plan(&[40.0], &[holder(1), idle], 1).unwrap();
+        assert_eq!(plan.assignments, vec![vec![0]], "reuse: 0.1 s of prefill instead of 1 s");
+        let plan = super::plan(&[40.0], &[holder(8), idle], 1).unwrap();
+        assert_eq!(plan.assignments, vec![vec![1]], "parallelism: the holder's slots are all busy");
     }
 
     #[test]

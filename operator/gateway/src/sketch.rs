@@ -1,37 +1,117 @@
-//! The sketch parser: reads the numbered points out of the text the cloud LLM wrote.
+//! The sketch parser: reads the numbered points out of the text the cloud LLM writes, as it
+//! streams in.
 //!
 //! Models do not write exactly what the prompt asks for, so the parser is lenient: `N.` and
 //! `N)` numbering (1–99), optional list bullets or Markdown emphasis around the number, a
 //! preamble before the list and wrapped continuation lines. It drops empty points and
 //! duplicates (compared without case and punctuation) and keeps at most `max_points`.
+//!
+//! A point is complete once the text after it shows that nothing more belongs to it: the next
+//! line begins a numbered item (its number and the space after it are enough), a blank line
+//! ends the list, or the text ends. [`Outline`] gives each point out at that moment, so the
+//! gateway can start expanding it while the cloud still writes the next ones; read in any
+//! chunking, a text gives out the same points as [`parse`] finds in it whole.
 
 /// The points of `text`, in order.
 pub fn parse(text: &str, max_points: usize) -> Vec<String> {
-    let mut points: Vec<String> = Vec::new();
-    let mut in_list = false;
-    for line in text.lines() {
+    let mut outline = Outline::new(max_points);
+    let mut points = outline.push(text);
+    points.extend(outline.finish());
+    points
+}
+
+/// A sketch being read as it streams.
+#[derive(Debug)]
+pub struct Outline {
+    max_points: usize,
+    /// The line being written (without its end).
+    line: String,
+    /// The last numbered item, whose wrapped continuation lines may still come.
+    open: Option<String>,
+    /// Whether the lines read last belong to a list (no blank line since its last item).
+    in_list: bool,
+    /// The points given out so far.
+    kept: Vec<String>,
+}
+
+impl Outline {
+    pub fn new(max_points: usize) -> Self {
+        Self { max_points, line: String::new(), open: None, in_list: false, kept: Vec::new() }
+    }
+
+    /// Reads the next piece of the sketch; gives out the points it completed.
+    pub fn push(&mut self, text: &str) -> Vec<String> {
+        let mut done = Vec::new();
+        for piece in text.split_inclusive('\n') {
+            self.line.push_str(piece);
+            if let Some(line) = self.line.strip_suffix('\n') {
+                let line = line.strip_suffix('\r').unwrap_or(line).to_owned();
+                self.line.clear();
+                self.read_line(&line, &mut done);
+            }
+        }
+        if self.open.is_some() && begins_item(&self.line) {
+            self.close(&mut done);
+        }
+        done
+    }
+
+    /// Reads the end of the sketch; gives out the points it completed.
+    pub fn finish(&mut self) -> Vec<String> {
+        let mut done = Vec::new();
+        let line = std::mem::take(&mut self.line);
+        if !line.is_empty() {
+            self.read_line(&line, &mut done);
+        }
+        self.close(&mut done);
+        done
+    }
+
+    /// The points given out so far.
+    pub fn points(&self) -> &[String] {
+        &self.kept
+    }
+
+    /// Whether no more point can be given out (`max_points` were).
+    pub fn full(&self) -> bool {
+        self.kept.len() >= self.max_points
+    }
+
+    fn read_line(&mut self, line: &str, done: &mut Vec<String>) {
         if let Some(point) = numbered_item(line) {
-            points.push(point.to_owned());
-            in_list = true;
+            self.close(done);
+            self.open = Some(point.to_owned());
+            self.in_list = true;
         } else if line.trim().is_empty() {
-            in_list = false;
-        } else if in_list && let Some(last) = points.last_mut() {
-            last.push(' ');
-            last.push_str(line.trim());
+            self.close(done);
+            self.in_list = false;
+        } else if self.in_list
+            && let Some(open) = self.open.as_mut()
+        {
+            open.push(' ');
+            open.push_str(line.trim());
         }
     }
-    let mut kept: Vec<String> = Vec::new();
-    for point in points {
-        if kept.len() == max_points {
-            break;
+
+    /// Gives out the open item, unless it is empty, repeats a kept point or is one too many.
+    fn close(&mut self, done: &mut Vec<String>) {
+        let Some(point) = self.open.take() else { return };
+        if self.full() {
+            return;
         }
         let point = clean(&point);
         let key = comparable(&point);
-        if !key.is_empty() && !kept.iter().any(|k| comparable(k) == key) {
-            kept.push(point);
+        if !key.is_empty() && !self.kept.iter().any(|k| comparable(k) == key) {
+            self.kept.push(point.clone());
+            done.push(point);
         }
     }
-    kept
+}
+
+/// Whether an unfinished line already shows it begins a numbered item, whatever follows. A
+/// trailing `\r` may be the start of the line's end, so it does not count yet.
+fn begins_item(line: &str) -> bool {
+    numbered_item(line.strip_suffix('\r').unwrap_or(line)).is_some()
 }
 
 /// The text after the number of a numbered line (`1. text`, `2) text`, `- **3.** text`).
@@ -106,6 +186,39 @@ mod tests {
         assert!(parse("", 8).is_empty());
         assert!(parse("1.5 million people live there", 8).is_empty());
         assert!(parse("2024. A year", 8).is_empty());
+    }
+
+    #[test]
+    fn a_point_is_given_out_once_the_next_numbered_line_begins() {
+        let mut outline = Outline::new(8);
+        assert!(outline.push("Outline:\n1. Rivers carry").is_empty());
+        assert!(outline.push(" minerals\n").is_empty(), "a continuation line may still come");
+        assert!(outline.push("2").is_empty(), "'2' may begin '2024 was wet', a continuation");
+        assert_eq!(outline.push(". "), ["Rivers carry minerals"]);
+        assert!(outline.push("Evaporation\n   leaves salt\n\n").len() == 1);
+        assert_eq!(outline.points(), ["Rivers carry minerals", "Evaporation leaves salt"]);
+        assert!(outline.push("Hope this helps.").is_empty());
+        assert!(outline.finish().is_empty());
+    }
+
+    #[test]
+    fn the_last_point_is_given_out_when_the_text_ends_and_a_full_outline_takes_no_more() {
+        let mut outline = Outline::new(2);
+        assert_eq!(outline.push("1. A\n2. B"), ["A"]);
+        assert!(!outline.full());
+        assert_eq!(outline.finish(), ["B"]);
+        assert!(outline.full());
+        let mut outline = Outline::new(1);
+        assert_eq!(outline.push("1. A\n2. B\n3. C\n"), ["A"]);
+        assert!(outline.finish().is_empty());
+    }
+
+    #[test]
+    fn a_carriage_return_at_the_end_of_a_chunk_waits_for_what_follows() {
+        let mut outline = Outline::new(8);
+        assert!(outline.push("1. A\r\n2.\r").is_empty(), "'2.' then a line end is no item");
+        assert!(outline.push("\n").is_empty());
+        assert_eq!(outline.finish(), ["A 2."]);
     }
 
     #[test]
@@ -288,6 +401,27 @@ mod properties {
                 prop_assert!(!point.contains("**") && !point.ends_with(':'), "{:?}", point);
                 prop_assert!(points[..i].iter().all(|p| comparable(p) != comparable(point)), "{:?}", points);
             }
+        }
+
+        #[test]
+        fn any_chunking_of_a_text_gives_out_what_parse_finds_in_it_whole(
+            text in prop_oneof![sketchy_text(), any::<String>()],
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+            max_points in 0usize..12,
+        ) {
+            let mut bounds: Vec<usize> = cuts.iter().map(|cut| cut.index(text.len() + 1)).collect();
+            bounds.extend([0, text.len()]);
+            bounds.retain(|&b| text.is_char_boundary(b));
+            bounds.sort_unstable();
+            bounds.dedup();
+            let mut outline = Outline::new(max_points);
+            let mut streamed = Vec::new();
+            for pair in bounds.windows(2) {
+                streamed.extend(outline.push(&text[pair[0]..pair[1]]));
+            }
+            streamed.extend(outline.finish());
+            prop_assert_eq!(&streamed, &parse(&text, max_points), "{:?} cut at {:?}", text, bounds);
+            prop_assert_eq!(outline.points(), &streamed[..]);
         }
 
         #[test]

@@ -9,7 +9,7 @@ use super::estimates::CloudEstimates;
 use super::metrics::GatewayMetrics;
 use super::mode::LatencyInputs;
 use super::replicas::{Replica, Replicas};
-use super::scheduler::{self, Plan};
+use super::scheduler::{self, Plan, ReplicaView};
 use pice_api::RoutingMode;
 use pice_api::gateway_config::GatewayConfig;
 
@@ -109,8 +109,25 @@ impl Gateway {
 
     /// Plans points of `point_tokens` over the usable replicas.
     pub fn plan(&self, point_tokens: &[f64]) -> (Vec<Arc<Replica>>, Option<Plan>) {
+        self.plan_with_prefix(point_tokens, &[], 0.0)
+    }
+
+    /// Plans points whose prompts share `shared` of their length with what the replicas at
+    /// `holders` (addresses) already hold.
+    pub fn plan_with_prefix(
+        &self,
+        point_tokens: &[f64],
+        holders: &[String],
+        shared: f64,
+    ) -> (Vec<Arc<Replica>>, Option<Plan>) {
         let replicas = self.replicas.usable();
-        let views: Vec<_> = replicas.iter().map(|replica| replica.view()).collect();
+        let views: Vec<_> = replicas
+            .iter()
+            .map(|replica| {
+                let cached = if holders.contains(&replica.addr) { shared } else { 0.0 };
+                ReplicaView { cached, ..replica.view() }
+            })
+            .collect();
         let candidates = positive(self.config.routing.ensemble.candidates) as usize;
         let plan = scheduler::plan(point_tokens, &views, candidates);
         (replicas, plan)

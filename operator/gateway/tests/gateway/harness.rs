@@ -55,7 +55,7 @@ impl Drop for Server {
     }
 }
 
-async fn serve(router: axum::Router) -> Server {
+pub async fn serve(router: axum::Router) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {

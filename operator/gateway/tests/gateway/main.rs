@@ -7,6 +7,7 @@ mod contract;
 mod failures;
 mod harness;
 mod modes;
+mod overlap;
 mod real_cloud;
 mod real_text;
 mod request_properties;
