@@ -19,6 +19,7 @@ pub use edge::{
 };
 pub use pool::{GatewayService, GatewaySpec, InferencePool, InferencePoolSpec, ServiceType};
 pub use routing::{
-    EnsembleSelector, EnsembleSpec, ExpansionSpec, FallbackSpec, RoutingMode, RoutingSpec, SketchSpec,
+    AdmissionSpec, EnsembleSelector, EnsembleSpec, ExpansionSpec, FallbackSpec, RoutingMode, RoutingSpec,
+    SketchSpec,
 };
 pub use status::{CloudStatus, EdgePoolStatus, GatewayStatus, InferencePoolStatus};

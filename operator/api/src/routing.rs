@@ -24,6 +24,9 @@ pub struct RoutingSpec {
     /// What happens when an edge expansion fails or is late.
     #[serde(default)]
     pub fallback: FallbackSpec,
+    /// Which requests the pool takes on under load.
+    #[serde(default)]
+    pub admission: AdmissionSpec,
 }
 
 /// Routing mode of a pool.
@@ -139,6 +142,28 @@ impl Default for FallbackSpec {
     }
 }
 
+/// Admission under load: a request that would go progressive is admitted only with full point
+/// budgets; when the edge would miss the point deadline it goes cloud-only, and when the cloud
+/// would take longer than `maxLatencyMs` too it is refused with 429 and `Retry-After`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionSpec {
+    /// Longest estimated latency, in milliseconds, of an answer the pool still takes on
+    /// (1000–3600000).
+    #[serde(default = "default_max_latency_ms")]
+    #[schemars(range(min = 1000, max = 3_600_000))]
+    pub max_latency_ms: i32,
+}
+
+impl Default for AdmissionSpec {
+    fn default() -> Self {
+        Self { max_latency_ms: default_max_latency_ms() }
+    }
+}
+
+fn default_max_latency_ms() -> i32 {
+    60_000
+}
 fn default_max_points() -> i32 {
     8
 }

@@ -49,6 +49,18 @@ impl ApiError {
         Self::invalid_request(message, Some(field)).with_code("unsupported_in_progressive_mode")
     }
 
+    /// 429: the pool is past the load it takes on; `Retry-After` says when to try again.
+    pub fn over_capacity(retry_after_seconds: u64) -> Self {
+        let message = format!(
+            "The pool is over its capacity: every way of answering is estimated to take longer \
+             than its latency limit. Retry after {retry_after_seconds} s."
+        );
+        let mut error =
+            Self::new(StatusCode::TOO_MANY_REQUESTS, "requests", message).with_code("rate_limit_exceeded");
+        error.retry_after = Some(HeaderValue::from(retry_after_seconds));
+        error
+    }
+
     /// 401: no API key or a wrong one.
     pub fn invalid_api_key(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_request_error", message).with_code("invalid_api_key")

@@ -12,6 +12,7 @@
 //! [`estimates`], [`replicas`] and [`discovery`] of the edge agents, [`cloud`],
 //! [`auth`], [`error`], [`metrics`], and [`classify_eval`] for measuring the classifier.
 
+pub mod admission;
 pub mod answer;
 pub mod attempt;
 pub mod auth;

@@ -34,6 +34,8 @@ pub enum Reason {
     EmptySketch,
     /// The request has a field only a cloud-only answer keeps (`contract`).
     Contract,
+    /// The edge would miss the point deadline: admission sent the request to the cloud.
+    EdgeBusy,
 }
 
 impl Reason {
@@ -47,6 +49,7 @@ impl Reason {
             Self::ProgressiveFaster => "progressive_faster",
             Self::EmptySketch => "empty_sketch",
             Self::Contract => "contract",
+            Self::EdgeBusy => "edge_busy",
         }
     }
 }

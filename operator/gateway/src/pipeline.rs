@@ -7,6 +7,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+use super::admission::{self, Admission};
 use super::answer::{Answer, AnswerEvent, AnswerRequest, PiceInfo};
 use super::error::ApiError;
 use super::metrics::GatewayMetrics;
@@ -33,10 +34,36 @@ pub async fn answer(gateway: &Arc<Gateway>, request: AnswerRequest) -> Result<Re
         conversation: request.conversation,
     };
     let blocked = request.blocker.is_some();
-    let decision =
+    let mut decision =
         mode::decide(request.requested, blocked, question, || gateway.latency_inputs(request.max_tokens));
     if decision.finds_no_edge(|| !gateway.replicas.usable().is_empty()) {
         gateway.metrics.edge_wakeup_requests.inc();
+    }
+    if decision.mode == RoutingMode::Progressive {
+        let inputs = gateway.latency_inputs(request.max_tokens);
+        let routing = &gateway.config.routing;
+        let seconds = |millis: i32| f64::from(millis) / 1000.0;
+        let admitted = admission::admit(
+            &inputs,
+            seconds(routing.expansion.deadline_ms),
+            seconds(routing.admission.max_latency_ms),
+        );
+        gateway.metrics.admission.with_label_values(&[admitted.as_str()]).inc();
+        match admitted {
+            Admission::Progressive => {}
+            Admission::Cloud => {
+                let reason = if inputs.edge_makespan.is_some() {
+                    mode::Reason::EdgeBusy
+                } else {
+                    mode::Reason::NoEdges
+                };
+                decision = mode::Decision { mode: RoutingMode::Cloud, reason };
+            }
+            Admission::Rejected { retry_after_seconds } => {
+                Record::new(gateway.metrics.clone(), RoutingMode::Progressive, started).finish("rejected");
+                return Err(ApiError::over_capacity(retry_after_seconds));
+            }
+        }
     }
     if let Some(blocker) = request.blocker.as_ref().filter(|_| decision.reason == mode::Reason::Contract) {
         gateway.metrics.contract_cloud_only.with_label_values(&[blocker.label()]).inc();

@@ -86,12 +86,23 @@ async fn a_full_agent_sends_its_points_to_another_replica() {
     assert!(rejected.unwrap_or(0.0) >= 1.0, "the full agent refused with RESOURCE_EXHAUSTED");
 }
 
-#[tokio::test]
-async fn with_every_edge_down_the_cloud_answers() {
+/// A gateway in progressive mode whose only edge agent was ready and then died, before the
+/// gateway's next load poll could notice.
+async fn gateway_with_a_dead_edge(to_cloud: bool) -> (Gateway, crate::harness::Server) {
     let cloud = sim_cloud(1.0).await;
-    let mut setup = Setup::new(&cloud.url, &[], RoutingMode::Progressive);
-    setup.edges = vec![closed_url().trim_start_matches("http://").to_owned()];
+    let mut edge = Edge::start(4, 4, 1.0).await;
+    let mut setup = Setup::new(&cloud.url, &[&edge], RoutingMode::Progressive);
+    setup.load_interval = Duration::from_secs(3600);
+    setup.routing.fallback.to_cloud = to_cloud;
     let gateway = Gateway::start(setup).await;
+    gateway.wait_ready().await;
+    edge.kill();
+    (gateway, cloud)
+}
+
+#[tokio::test]
+async fn with_every_edge_dead_the_cloud_expands_the_points() {
+    let (gateway, _cloud) = gateway_with_a_dead_edge(true).await;
 
     let response = gateway.post("/v1/chat/completions", &chat(QUESTION, false, 2), &[]).await;
     assert_eq!(response.status(), 200);
@@ -104,19 +115,32 @@ async fn with_every_edge_down_the_cloud_answers() {
     );
     assert_eq!(pice["edge_tokens"], 0);
     assert!(body["choices"][0]["message"]["content"].as_str().unwrap().contains("\n4. "));
-    assert_eq!(gateway.metric(&series("pice_gateway_fallbacks_total", "reason", "no_edge")).await, 4.0);
+    let edge_error = gateway.metric(&series("pice_gateway_fallbacks_total", "reason", "edge_error")).await;
+    let no_edge = gateway.metric(&series("pice_gateway_fallbacks_total", "reason", "no_edge")).await;
+    assert!(edge_error >= 1.0 && edge_error + no_edge >= 4.0, "{edge_error} + {no_edge}");
     assert!(gateway.metric(&series("pice_gateway_cloud_tokens_total", "kind", "expansion")).await > 0.0);
-    let wakeups = r#"pice_gateway_edge_wakeup_requests_total{pool="assistant"}"#;
-    assert_eq!(gateway.metric(wakeups).await, 1.0, "progressive found no edge");
+}
 
-    let response =
-        gateway.post("/v1/chat/completions", &chat(QUESTION, false, 2), &[("x-pice-mode", "auto")]).await;
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        (body["pice"]["mode"].as_str(), body["pice"]["reason"].as_str()),
-        (Some("cloud"), Some("no_edges"))
-    );
-    assert_eq!(gateway.metric(wakeups).await, 2.0, "auto found no edge");
+#[tokio::test]
+async fn with_no_usable_edge_a_progressive_request_goes_cloud_only_and_asks_for_a_wakeup() {
+    let cloud = sim_cloud(1.0).await;
+    let mut setup = Setup::new(&cloud.url, &[], RoutingMode::Progressive);
+    setup.edges = vec![closed_url().trim_start_matches("http://").to_owned()];
+    let gateway = Gateway::start(setup).await;
+
+    let wakeups = r#"pice_gateway_edge_wakeup_requests_total{pool="assistant"}"#;
+    for (mode, wakeups_after) in [("progressive", 1.0), ("auto", 2.0)] {
+        let response =
+            gateway.post("/v1/chat/completions", &chat(QUESTION, false, 2), &[("x-pice-mode", mode)]).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            (body["pice"]["mode"].as_str(), body["pice"]["reason"].as_str()),
+            (Some("cloud"), Some("no_edges")),
+            "{mode}"
+        );
+        assert_eq!(gateway.metric(wakeups).await, wakeups_after, "{mode} found no edge");
+    }
     let response =
         gateway.post("/v1/chat/completions", &chat(QUESTION, false, 2), &[("x-pice-mode", "cloud")]).await;
     assert_eq!(response.status(), 200);
@@ -125,11 +149,7 @@ async fn with_every_edge_down_the_cloud_answers() {
 
 #[tokio::test]
 async fn without_edges_and_without_cloud_fallback_the_sketch_lines_stand_in_and_the_answer_is_degraded() {
-    let cloud = sim_cloud(1.0).await;
-    let mut setup = Setup::new(&cloud.url, &[], RoutingMode::Progressive);
-    setup.edges = vec![closed_url().trim_start_matches("http://").to_owned()];
-    setup.routing.fallback.to_cloud = false;
-    let gateway = Gateway::start(setup).await;
+    let (gateway, _cloud) = gateway_with_a_dead_edge(false).await;
 
     let response = gateway.post("/v1/chat/completions", &chat(QUESTION, false, 2), &[]).await;
     assert_eq!(response.status(), 200, "a client never gets an error because the edge failed");

@@ -3,6 +3,7 @@
 //! API called as a client would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admission;
 mod contract;
 mod failures;
 mod harness;
