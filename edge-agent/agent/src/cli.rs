@@ -126,8 +126,9 @@ impl Args {
         }
     }
 
-    /// Builds the backend; the sim backend starts its engine on the current runtime.
-    pub fn backend(&self) -> Result<Arc<dyn ModelBackend>, Error> {
+    /// Builds the backend; the sim backend starts its engine on the current runtime and
+    /// registers its counters in `registry`.
+    pub fn backend(&self, registry: &Registry) -> Result<Arc<dyn ModelBackend>, Error> {
         match self.backend {
             BackendKind::Openai => {
                 let model = self.model.clone().ok_or_else(|| {
@@ -139,7 +140,11 @@ impl Args {
             BackendKind::Sim => {
                 let profile = profiles::named(&self.sim_profile)
                     .ok_or_else(|| Error::Config(format!("unknown profile {:?}", self.sim_profile)))?;
-                Ok(Arc::new(SimBackend::start(profile, self.seed, self.model.clone())))
+                let backend = SimBackend::start(profile, self.seed, self.model.clone());
+                backend
+                    .register_metrics(registry)
+                    .map_err(|e| Error::Config(format!("simulator metrics: {e}")))?;
+                Ok(Arc::new(backend))
             }
             BackendKind::Llama => self.llama_backend(),
         }
@@ -217,9 +222,10 @@ pub async fn run(args: Args) -> Result<(), Error> {
     if let Some(Command::FetchWeights(fetch)) = &args.command {
         return fetch_weights(fetch).await;
     }
-    let backend = args.backend()?;
+    let registry = Registry::new();
+    let backend = args.backend(&registry)?;
     let model = backend.model().to_owned();
-    let agent = bind(args.settings(), backend, Registry::new()).await?;
+    let agent = bind(args.settings(), backend, registry).await?;
     info!(
         grpc = %agent.grpc_addr()?,
         metrics = %agent.metrics_addr()?,
@@ -259,7 +265,7 @@ mod tests {
     #[test]
     fn the_openai_backend_needs_a_model_name() {
         let args = Args::try_parse_from(["pice-edge-agent"]).unwrap();
-        let error = args.backend().err().unwrap();
+        let error = args.backend(&Registry::new()).err().unwrap();
         assert!(error.to_string().contains("--model"));
     }
 
@@ -284,7 +290,7 @@ mod tests {
     #[test]
     fn the_llama_backend_in_a_build_without_it_says_how_to_build_it() {
         let args = Args::try_parse_from(["pice-edge-agent", "--backend", "llama"]).unwrap();
-        let error = args.backend().err().unwrap();
+        let error = args.backend(&Registry::new()).err().unwrap();
         assert!(error.to_string().contains("--features llama"), "{error}");
     }
 
@@ -294,7 +300,7 @@ mod tests {
         // PICE_MODEL_PATH may be set (`make llama` sets it), so clear what it filled in.
         let mut args = Args::try_parse_from(["pice-edge-agent", "--backend", "llama"]).unwrap();
         args.model_path = None;
-        assert!(args.backend().err().unwrap().to_string().contains("--model-path"));
+        assert!(args.backend(&Registry::new()).err().unwrap().to_string().contains("--model-path"));
         let args = Args::try_parse_from([
             "pice-edge-agent",
             "--backend",
@@ -303,7 +309,7 @@ mod tests {
             "/nonexistent.gguf",
         ])
         .unwrap();
-        let error = args.backend().err().unwrap();
+        let error = args.backend(&Registry::new()).err().unwrap();
         assert!(error.to_string().contains("/nonexistent.gguf does not exist"), "{error}");
     }
 

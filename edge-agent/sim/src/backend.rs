@@ -30,6 +30,15 @@ impl SimBackend {
         &self.simulator
     }
 
+    /// Registers the simulated engine's counters (`pice_sim_*`: tokens generated and
+    /// prefilled, prompt tokens found in its prefix cache, ...) in `registry`, so an agent
+    /// with this backend shows what its simulated device did.
+    pub fn register_metrics(&self, registry: &prometheus::Registry) -> Result<(), prometheus::Error> {
+        let collector =
+            crate::metrics::EngineCollector::new(self.simulator.engine().shared_stats(), &self.model)?;
+        registry.register(Box::new(collector))
+    }
+
     fn stream(&self, request: &ExpansionRequest) -> GenerationStream {
         let messages = prompt::expansion_messages(request);
         let mut run = self.simulator.complete(&messages, request.max_tokens, request.seed);

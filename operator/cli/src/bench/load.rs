@@ -29,6 +29,8 @@ pub struct Outcome {
     pub completion_tokens: u64,
     /// Tokens the edge generated for it (the `pice` field's `edge_tokens`).
     pub edge_tokens: u64,
+    /// Whether the gateway refused it with 429 (admission: over the pool's capacity).
+    pub rejected: bool,
 }
 
 impl Outcome {
@@ -108,6 +110,7 @@ async fn one(client: &reqwest::Client, spec: &LoadSpec, question: &str, sent: In
     let mut outcome = Outcome::default();
     let Ok(response) = request.send().await else { return outcome };
     if !response.status().is_success() {
+        outcome.rejected = response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS;
         return outcome;
     }
     let mut stream = response.bytes_stream();

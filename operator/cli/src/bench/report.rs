@@ -56,10 +56,12 @@ fn headline(series: &Series, args: &B1Args) -> Headline {
 
 /// Requests/s the emulated hardware allows a system at most, from the work per request at the
 /// lowest load: for the cloud and (PICE systems) for the edge devices together, the seconds a
-/// request takes of a device's time are its prompt tokens ÷ the prefill rate plus its generated
-/// tokens ÷ the decode capacity (the simulator stalls decoding while it prefills, as a server
-/// without chunked prefill does); the bound is the lower of devices ÷ seconds per request. SoT's
-/// "edge" is the cloud, already counted.
+/// request takes of a device's time are the prompt tokens it prefilled ÷ the prefill rate plus
+/// its generated tokens ÷ the decode capacity (the simulator stalls decoding while it
+/// prefills, as a server without chunked prefill does); the bound is the lower of devices ÷
+/// seconds per request. It is prefix-aware: prompt tokens a device found in its prefix cache
+/// cost it nothing, on the cloud (whose counter counts only what it prefilled) and on the edge
+/// (the simulated devices' own counter). SoT's "edge" is the cloud, already counted.
 struct Bound {
     cloud: f64,
     edge: Option<f64>,
@@ -70,7 +72,7 @@ impl Bound {
         let uses_edge = matches!(system, System::Progressive | System::Auto) && light.edge_tokens > 0.0;
         let cloud = 1.0 / device_seconds(context.cloud, light.cloud_prefill, light.cloud_tokens);
         let edges = context.args.edges as f64;
-        let edge = edges / device_seconds(context.edge, light.edge_prefill, light.edge_tokens);
+        let edge = edges / device_seconds(context.edge, light.edge_prefilled, light.edge_tokens);
         Self { cloud, edge: uses_edge.then_some(edge) }
     }
 
@@ -149,7 +151,7 @@ fn headline_table(md: &mut String, context: &Context, series: &[Series]) -> anyh
     writeln!(md, "## Headline\n")?;
     writeln!(
         md,
-        "| system | req/s at p90 ≤ SLO | × cloud-only | answer tok/req there | cloud tok/req | edge tok/req | cloud / edge prompt tok/req | analytic bound req/s | at SLO / bound | p50 s at moderate | p50 vs cloud-only | TTFT p50 s at moderate | progressive share at moderate |"
+        "| system | req/s at p90 ≤ SLO | × cloud-only | answer tok/req there (light load) | cloud tok/req | edge tok/req | cloud / edge prompt tok/req (edge prefilled) | prefix-aware bound req/s | at SLO / bound | p50 s at moderate | p50 vs cloud-only | TTFT p50 s at moderate | progressive share at moderate |"
     )?;
     writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     for one in series {
@@ -163,15 +165,17 @@ fn headline_table(md: &mut String, context: &Context, series: &[Series]) -> anyh
         let cloud_p50 = cloud.as_ref().and_then(|c| c.moderate.as_ref()).map_or(f64::NAN, |m| m.p50);
         writeln!(
             md,
-            "| {} | {:.2} | {:.2}x | {:.0} | {:.0} | {:.0} | {:.0} / {:.0} | {} | {:.0} % | {} | {:+.0} % | {} | {:.0} % |",
+            "| {} | {:.2} | {:.2}x | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} / {:.0} ({:.0}) | {} | {:.0} % | {} | {:+.0} % | {} | {:.0} % |",
             one.name(),
             h.at_slo,
             ratio,
             h.answer_tokens_at_slo,
+            h.light.answer_tokens,
             h.light.cloud_tokens,
             h.light.edge_tokens,
             h.light.cloud_prefill,
             h.light.edge_prefill,
+            h.light.edge_prefilled,
             bound.describe(),
             100.0 * h.at_slo / bound.value(),
             seconds(p50),
@@ -182,7 +186,7 @@ fn headline_table(md: &mut String, context: &Context, series: &[Series]) -> anyh
     }
     writeln!(
         md,
-        "\nThroughput is requests completed per second from the first completion of a level to its last (the offered rate below saturation, the capacity above); \"req/s at p90 ≤ SLO\" is the highest such value among the load levels that met the SLO, so its resolution is the rate grid. \"Answer tok/req there\" is the answer length at that level: under overload progressive answers get shorter as points are cut at their deadlines. Cloud tokens and prompt tokens per request are the cloud simulator's own counters over the lowest load level, divided by the requests completed; edge tokens per request are the gateway's count (every candidate of every point), edge prompt tokens the edge agents' counters (finished expansions). The analytic bound is, for the cloud and for the PICE systems' edge devices, the devices ÷ the device-seconds a request needs (prompt tokens ÷ prefill rate + generated tokens ÷ decode capacity), whichever is lower.\n"
+        "\nThroughput is requests completed per second from the first completion of a level to its last (the offered rate below saturation, the capacity above); \"req/s at p90 ≤ SLO\" is the highest such value among the load levels that met the SLO, so its resolution is the rate grid. \"Answer tok/req there\" is the answer length at that level, with the lowest level's in brackets: admission keeps progressive answers at full length (a request the edge cannot expand within the deadline goes cloud-only, one past the pool's latency limit gets 429, counted as sent but not completed). Cloud tokens and prompt tokens per request are the cloud simulator's own counters over the lowest load level, divided by the requests completed; edge tokens per request are the gateway's count (every candidate of every point), edge prompt tokens the edge agents' counters (finished expansions), and in brackets the tokens the simulated edge devices actually prefilled (the rest were in their prefix cache). The prefix-aware analytic bound is, for the cloud and for the PICE systems' edge devices, the devices ÷ the device-seconds a request needs (prefilled prompt tokens ÷ prefill rate + generated tokens ÷ decode capacity), whichever is lower.\n"
     )?;
     writeln!(
         md,
@@ -195,15 +199,16 @@ fn levels(md: &mut String, series: &Series) -> anyhow::Result<()> {
     writeln!(md, "### {}\n", series.name())?;
     writeln!(
         md,
-        "| offered req/s | sent | completed | req/s | p50 s | p90 s | TTFT p50 s | answer tok/req | cloud tok/req | edge tok/req | cloud / edge prompt tok/req | progressive share | mode/reason |"
+        "| offered req/s | sent | completed | 429 | req/s | p50 s | p90 s | TTFT p50 s | answer tok/req | cloud tok/req | edge tok/req | cloud / edge prompt tok/req (edge prefilled) | progressive share | mode/reason |"
     )?;
-    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     for (rate, s) in &series.points {
         writeln!(
             md,
-            "| {rate} | {} | {} | {:.2} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} / {:.0} | {:.0} % | {} |",
+            "| {rate} | {} | {} | {} | {:.2} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} / {:.0} ({:.0}) | {:.0} % | {} |",
             s.sent,
             s.completed,
+            s.rejected,
             s.throughput,
             seconds(s.p50),
             seconds(s.p90),
@@ -213,6 +218,7 @@ fn levels(md: &mut String, series: &Series) -> anyhow::Result<()> {
             s.edge_tokens,
             s.cloud_prefill,
             s.edge_prefill,
+            s.edge_prefilled,
             100.0 * s.progressive_share,
             reason_shares(&s.reasons)
         )?;

@@ -32,6 +32,10 @@ pub struct Summary {
     pub edge_tokens: f64,
     /// Prompt tokens of finished edge expansions (the agents' counters) per completed request.
     pub edge_prefill: f64,
+    /// Of those, tokens the simulated edge devices prefilled (not found in their prefix cache).
+    pub edge_prefilled: f64,
+    /// Requests refused with 429 (admission).
+    pub rejected: usize,
 }
 
 /// What the servers counted over one level, as totals.
@@ -43,6 +47,8 @@ pub struct ServerWork {
     pub cloud_prefill: f64,
     /// Prompt tokens of the expansions the edge agents finished.
     pub edge_prefill: f64,
+    /// Prompt tokens the simulated edge devices prefilled (the rest hit their prefix cache).
+    pub edge_prefilled: f64,
 }
 
 /// The `q` quantile (0–1, nearest rank) of `values`; NaN when empty.
@@ -77,6 +83,8 @@ pub fn summarize(outcomes: &[Outcome], work: ServerWork) -> Summary {
         cloud_prefill: per_done(work.cloud_prefill),
         edge_tokens: per_done(done.iter().map(|o| o.edge_tokens as f64).sum()),
         edge_prefill: per_done(work.edge_prefill),
+        edge_prefilled: per_done(work.edge_prefilled),
+        rejected: outcomes.iter().filter(|o| o.rejected).count(),
     }
 }
 
@@ -119,6 +127,8 @@ pub fn median(runs: &[Summary]) -> Summary {
         cloud_prefill: m(|s| s.cloud_prefill),
         edge_tokens: m(|s| s.edge_tokens),
         edge_prefill: m(|s| s.edge_prefill),
+        edge_prefilled: m(|s| s.edge_prefilled),
+        rejected: m(|s| s.rejected as f64) as usize,
     }
 }
 
@@ -146,6 +156,7 @@ mod tests {
             reason: Some("requested".into()),
             completion_tokens: 100,
             edge_tokens: 40,
+            rejected: false,
         }
     }
 
@@ -158,15 +169,22 @@ mod tests {
     }
 
     #[test]
-    fn unfinished_requests_push_the_tail_up_and_count_for_nothing_else() {
+    fn unfinished_and_refused_requests_push_the_tail_up_and_count_for_nothing_else() {
         let mut outcomes = vec![done(1.0, "progressive"), done(2.0, "cloud"), done(3.0, "progressive")];
         outcomes.push(Outcome::default());
-        let work = ServerWork { cloud_tokens: 600.0, cloud_prefill: 90.0, edge_prefill: 1500.0 };
+        outcomes.push(Outcome { rejected: true, ..Outcome::default() });
+        let work = ServerWork {
+            cloud_tokens: 600.0,
+            cloud_prefill: 90.0,
+            edge_prefill: 1500.0,
+            edge_prefilled: 600.0,
+        };
         let summary = summarize(&outcomes, work);
-        assert_eq!((summary.sent, summary.completed), (4, 3));
+        assert_eq!((summary.sent, summary.completed, summary.rejected), (5, 3, 1));
         assert_eq!((summary.throughput, summary.edge_tokens), (1.0, 40.0));
         assert_eq!(summary.p90, f64::INFINITY);
         assert_eq!((summary.cloud_tokens, summary.cloud_prefill, summary.edge_prefill), (200.0, 30.0, 500.0));
+        assert_eq!(summary.edge_prefilled, 200.0);
         assert!((summary.progressive_share - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(summary.reasons.len(), 2);
         assert!((summary.reasons["cloud/requested"] - 1.0 / 3.0).abs() < 1e-9);

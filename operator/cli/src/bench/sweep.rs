@@ -286,20 +286,23 @@ async fn level(
         cloud_tokens: after.cloud_tokens - before.cloud_tokens,
         cloud_prefill: after.cloud_prefill - before.cloud_prefill,
         edge_prefill: after.edge_prefill - before.edge_prefill,
+        edge_prefilled: after.edge_prefilled - before.edge_prefilled,
     };
     Ok(stats::summarize(&outcomes, work))
 }
 
 /// The servers' counters now: the cloud simulator's and the sum of the edge agents'.
 async fn server_work(client: &reqwest::Client, bed: &Testbed) -> anyhow::Result<ServerWork> {
-    let mut edge_prefill = 0.0;
+    let (mut edge_prefill, mut edge_prefilled) = (0.0, 0.0);
     for url in &bed.edge_metrics {
         edge_prefill += metric(client, url, "pice_edge_prompt_tokens_total").await?;
+        edge_prefilled += metric(client, url, "pice_sim_prefilled_tokens_total").await?;
     }
     Ok(ServerWork {
         cloud_tokens: metric(client, &bed.cloud_url, "pice_sim_generated_tokens_total").await?,
         cloud_prefill: metric(client, &bed.cloud_url, "pice_sim_prefilled_tokens_total").await?,
         edge_prefill,
+        edge_prefilled,
     })
 }
 
