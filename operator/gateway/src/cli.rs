@@ -1,4 +1,4 @@
-//! `pice-gateway`'s command line: serving (the default) and `classify-eval`.
+//! `pice-gateway`'s command line: serving (the default) and the router's `train` and `eval`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -10,7 +10,7 @@ use prometheus::Registry;
 use tracing::info;
 
 use super::auth::ApiKeys;
-use super::classify_eval;
+use super::router::{self, Router};
 use super::server::{self, Discovery, Settings, StartError};
 use super::state::Limits;
 use pice_api::gateway_config::GatewayConfig;
@@ -31,8 +31,49 @@ pub struct Args {
 /// What else the binary can do.
 #[derive(Clone, Debug, Subcommand)]
 pub enum Command {
-    /// Measure the suitability classifier on labelled question files (`label;request` CSV).
-    ClassifyEval {
+    /// Train or evaluate the router that picks progressive or cloud-only in `auto` mode.
+    Router {
+        #[command(subcommand)]
+        command: RouterCommand,
+    },
+}
+
+/// The router's commands; both read labelled question files (`label;request` CSV, label 1 =
+/// suitable for sketch-and-expand).
+#[derive(Clone, Debug, Subcommand)]
+pub enum RouterCommand {
+    /// Train a router model on the files and write it to --out (deterministic: the same files
+    /// give the same model). Point a gateway at it with --router-model.
+    Train {
+        /// Where to write the model (JSON).
+        #[arg(long)]
+        out: PathBuf,
+        /// L2 penalty on the weights.
+        #[arg(long, default_value_t = router::train::Settings::default().regularization)]
+        regularization: f64,
+        /// Question files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Cross-validate a router trained on the files against the old rules and the constant
+    /// answer, on fixed splits too, and time the model in use; prints Markdown.
+    Eval {
+        /// Folds of the cross-validation.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..))]
+        folds: u32,
+        /// Repeats of the cross-validation with other fold assignments.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        repeats: u32,
+        /// L2 penalties to compare (comma-separated); the first is used throughout (the
+        /// trainer's default when none is given).
+        #[arg(long, value_delimiter = ',')]
+        regularization: Vec<f64>,
+        /// One of the files to hold out whole: trained on the others, tested on it.
+        #[arg(long)]
+        holdout: Option<PathBuf>,
+        /// The model to time (the built-in one by default).
+        #[arg(long)]
+        model: Option<PathBuf>,
         /// Question files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -95,6 +136,10 @@ pub struct ServeArgs {
     /// Name expected in the edge agents' certificates.
     #[arg(long, env = "PICE_GATEWAY_EDGE_TLS_DOMAIN", requires = "edge_tls_ca")]
     pub edge_tls_domain: Option<String>,
+    /// Router model (written by `pice-gateway router train`) that `auto` mode consults;
+    /// the model built into this release when unset.
+    #[arg(long, env = "PICE_GATEWAY_ROUTER_MODEL")]
+    pub router_model: Option<PathBuf>,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -132,7 +177,15 @@ impl ServeArgs {
             edge_tls,
             load_interval: Duration::from_millis(self.load_interval_ms),
             ready_without_edge: self.ready_without_edge,
+            router: self.router()?,
         })
+    }
+
+    fn router(&self) -> Result<Router, StartError> {
+        match &self.router_model {
+            Some(path) => Router::load(path).map_err(|e| StartError::Config(e.to_string())),
+            None => Ok(Router::builtin().clone()),
+        }
     }
 
     fn edge_tls(&self) -> Option<ClientTlsFiles> {
@@ -147,17 +200,69 @@ impl ServeArgs {
 /// Runs the command line.
 pub async fn main(args: Args) -> Result<(), StartError> {
     match args.command {
-        Some(Command::ClassifyEval { files }) => classify(&files),
+        Some(Command::Router { command }) => router_command(command),
         None => serve(args.serve).await,
     }
 }
 
-fn classify(files: &[PathBuf]) -> Result<(), StartError> {
-    for file in files {
-        let questions = classify_eval::read(file).map_err(StartError::Config)?;
-        println!("{}: {}", file.display(), classify_eval::score(&questions));
+fn router_command(command: RouterCommand) -> Result<(), StartError> {
+    let read = |files: &[PathBuf]| -> Result<Vec<(String, Vec<router::data::Labelled>)>, StartError> {
+        files
+            .iter()
+            .map(|file| {
+                Ok((file.display().to_string(), router::data::read(file).map_err(StartError::Config)?))
+            })
+            .collect()
+    };
+    match command {
+        RouterCommand::Train { out, regularization, files } => {
+            let sets = read(&files)?;
+            let trained_on = sets
+                .iter()
+                .map(|(file, questions)| router::model::TrainingSet {
+                    file: file.rsplit('/').next().unwrap_or(file).to_owned(),
+                    questions: questions.len(),
+                    suitable: questions.iter().filter(|q| q.suitable).count(),
+                })
+                .collect();
+            let questions: Vec<_> = sets.into_iter().flat_map(|(_, questions)| questions).collect();
+            let settings = router::train::Settings { regularization, ..router::train::Settings::default() };
+            let model = router::train::train(&questions, settings, trained_on);
+            let text = serde_json::to_string_pretty(&model).map_err(|e| StartError::Config(e.to_string()))?;
+            std::fs::write(&out, text + "\n")
+                .map_err(|e| StartError::Config(format!("cannot write {}: {e}", out.display())))?;
+            println!(
+                "wrote {} ({} weights, trained on {} questions)",
+                out.display(),
+                model.weights.len(),
+                questions.len()
+            );
+            Ok(())
+        }
+        RouterCommand::Eval { folds, repeats, regularization, holdout, model, files } => {
+            let sets = read(&files)?;
+            let holdout = holdout
+                .map(|path| {
+                    files.iter().position(|file| *file == path).ok_or_else(|| {
+                        StartError::Config(format!("--holdout {} is not one of the files", path.display()))
+                    })
+                })
+                .transpose()?;
+            let router = match model {
+                Some(path) => Router::load(&path).map_err(|e| StartError::Config(e.to_string()))?,
+                None => Router::builtin().clone(),
+            };
+            let plan = router::eval::Plan {
+                sets,
+                folds: folds as usize,
+                repeats: repeats as usize,
+                regularizations: regularization,
+                holdout,
+            };
+            print!("{}", router::eval::report(&plan, &router));
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 /// Serves until SIGTERM or Ctrl-C, then drains.
@@ -207,12 +312,18 @@ mod tests {
     }
 
     #[test]
-    fn edge_endpoints_are_a_comma_separated_list_and_classify_eval_takes_files() {
+    fn edge_endpoints_are_a_comma_separated_list_and_the_router_commands_take_files() {
         let args =
             Args::try_parse_from(["pice-gateway", "--edge-endpoints", "127.0.0.1:1,127.0.0.1:2"]).unwrap();
         assert_eq!(args.serve.edge_endpoints, ["127.0.0.1:1", "127.0.0.1:2"]);
-        let args = Args::try_parse_from(["pice-gateway", "classify-eval", "a.csv", "b.csv"]).unwrap();
-        assert!(matches!(args.command, Some(Command::ClassifyEval { files }) if files.len() == 2));
+        let args = Args::try_parse_from(["pice-gateway", "router", "eval", "a.csv", "b.csv"]).unwrap();
+        let Some(Command::Router { command: RouterCommand::Eval { files, folds, .. } }) = args.command else {
+            panic!("expected router eval")
+        };
+        assert_eq!((files.len(), folds), (2, 10));
+        let args =
+            Args::try_parse_from(["pice-gateway", "router", "train", "--out", "m.json", "a.csv"]).unwrap();
+        assert!(matches!(args.command, Some(Command::Router { command: RouterCommand::Train { .. } })));
         assert!(Args::try_parse_from(["pice-gateway", "--edge-tls-cert", "c.pem"]).is_err());
     }
 }

@@ -4,19 +4,18 @@
 //! (`docs/design.md` describes the algorithm).
 //!
 //! A request goes: [`handlers`] → [`request`] (validation; [`contract`]: what only a cloud-only
-//! answer keeps) → [`pipeline`] ([`suitability`] and [`mode`] decide) → [`passthrough`] to the
+//! answer keeps) → [`pipeline`] ([`router`] and [`mode`] decide) → [`passthrough`] to the
 //! cloud, or [`progressive`] ([`sketch`] parser, [`scheduler`], one [`fallback`] chain per
 //! [`point`] made of [`attempt`]s, [`ensemble`] selection, [`resume`] after a mid-stream
 //! failure, [`merge`] in point order) → [`render`] (whole or streamed).
 //! Around it: the configuration ([`pice_api::gateway_config`], the contract with the operator), [`cli`], [`server`], [`state`],
 //! [`estimates`], [`replicas`] and [`discovery`] of the edge agents, [`cloud`],
-//! [`auth`], [`error`], [`metrics`], and [`classify_eval`] for measuring the classifier.
+//! [`auth`], [`error`], [`metrics`], and [`router`]'s training and evaluation.
 
 pub mod admission;
 pub mod answer;
 pub mod attempt;
 pub mod auth;
-pub mod classify_eval;
 pub mod cli;
 pub mod cloud;
 pub mod contract;
@@ -37,8 +36,8 @@ pub mod render;
 pub mod replicas;
 pub mod request;
 pub mod resume;
+pub mod router;
 pub mod scheduler;
 pub mod server;
 pub mod sketch;
 pub mod state;
-pub mod suitability;

@@ -15,7 +15,6 @@ use super::mode::{self, Question};
 use super::passthrough::{self, Relayed};
 use super::progressive::{self, Sketched};
 use super::state::Gateway;
-use super::suitability;
 use pice_api::RoutingMode;
 
 /// How a request is answered, once its first step succeeded.
@@ -30,7 +29,7 @@ pub enum Reply {
 pub async fn answer(gateway: &Arc<Gateway>, request: AnswerRequest) -> Result<Reply, ApiError> {
     let started = Instant::now();
     let question = || Question {
-        suitable: suitability::classify(&request.question).suitable(),
+        suitable: gateway.router.suitable(&request.question),
         conversation: request.conversation,
     };
     let blocked = request.blocker.is_some();

@@ -50,6 +50,8 @@ pub struct Settings {
     pub load_interval: Duration,
     /// Turn ready without any edge replica (edge pools that may scale to zero).
     pub ready_without_edge: bool,
+    /// The router `auto` mode consults.
+    pub router: crate::router::Router,
 }
 
 /// Why a gateway could not start or stopped.
@@ -108,7 +110,8 @@ pub async fn bind(settings: Settings, registry: Registry) -> Result<BoundGateway
     start_discovery(&settings, &replicas, &mut tasks).await?;
     tasks.spawn(Arc::clone(&replicas).poll_forever(settings.load_interval));
     let gateway = Gateway::new(settings.config, settings.limits, cloud, replicas, metrics);
-    let gateway = Arc::new(gateway.ready_without_edge(settings.ready_without_edge));
+    let gateway =
+        Arc::new(gateway.ready_without_edge(settings.ready_without_edge).with_router(settings.router));
     tasks.spawn(probe_cloud(Arc::clone(&gateway)));
     let listener = TcpListener::bind(settings.listen)
         .await

@@ -9,6 +9,7 @@ use super::estimates::CloudEstimates;
 use super::metrics::GatewayMetrics;
 use super::mode::LatencyInputs;
 use super::replicas::{Replica, Replicas};
+use super::router::Router;
 use super::scheduler::{self, Plan, ReplicaView};
 use pice_api::RoutingMode;
 use pice_api::gateway_config::GatewayConfig;
@@ -31,6 +32,8 @@ pub struct Gateway {
     pub cloud: CloudClient,
     pub replicas: Arc<Replicas>,
     pub metrics: GatewayMetrics,
+    /// Which questions `auto` sends progressive.
+    pub router: Router,
     estimates: Mutex<CloudEstimates>,
     cloud_seen: AtomicBool,
     ready_without_edge: bool,
@@ -54,6 +57,7 @@ impl Gateway {
             cloud,
             replicas,
             metrics,
+            router: Router::builtin().clone(),
             estimates: Mutex::new(estimates),
             cloud_seen: AtomicBool::new(false),
             ready_without_edge: false,
@@ -65,6 +69,11 @@ impl Gateway {
     /// Lets the gateway turn ready without an edge replica (edge pools that may scale to zero).
     pub fn ready_without_edge(self, ready_without_edge: bool) -> Self {
         Self { ready_without_edge, ..self }
+    }
+
+    /// Consults `router` instead of the built-in model.
+    pub fn with_router(self, router: Router) -> Self {
+        Self { router, ..self }
     }
 
     /// A fresh id for a completion (`chatcmpl-pice-N`, `cmpl-pice-N`).

@@ -18,7 +18,7 @@ use super::{plot, report};
 use crate::process::{Child, free_addr};
 use pice_api::gateway_config::{CloudTarget, GatewayConfig};
 use pice_api::{RoutingMode, RoutingSpec};
-use pice_gateway::classify_eval;
+use pice_gateway::router::data as question_files;
 
 /// Model name the gateway and the SoT agents ask the cloud simulator for (it serves any name).
 const CLOUD_MODEL: &str = "llama-3.1-70b-instruct";
@@ -91,7 +91,7 @@ fn profile(name: &str) -> anyhow::Result<Profile> {
 fn questions(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     let mut all = Vec::new();
     for file in files {
-        all.extend(classify_eval::read(file).map_err(anyhow::Error::msg)?.into_iter().map(|q| q.question));
+        all.extend(question_files::read(file).map_err(anyhow::Error::msg)?.into_iter().map(|q| q.question));
     }
     if all.is_empty() {
         bail!("no questions in {files:?}");

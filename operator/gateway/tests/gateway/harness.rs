@@ -275,6 +275,7 @@ impl Gateway {
             edge_tls: None,
             load_interval: setup.load_interval,
             ready_without_edge: setup.ready_without_edge,
+            router: pice_gateway::router::Router::builtin().clone(),
         };
         let gateway = server::bind(settings, Registry::new()).await.unwrap();
         let url = format!("http://{}", gateway.local_addr().unwrap());

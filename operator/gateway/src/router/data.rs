@@ -1,68 +1,14 @@
-//! `pice-gateway classify-eval`: measures the suitability classifier on labelled question sets
-//! (semicolon-separated CSV with the header `label;request`, requests quoted when they hold
-//! newlines, semicolons or quotes; label 1 = suitable).
+//! Labelled question files: semicolon-separated CSV with the header `label;request`, requests
+//! quoted when they hold newlines, semicolons or quotes; label 1 = suitable for
+//! sketch-and-expand. The router trains and is evaluated on them.
 
-use std::fmt;
 use std::path::Path;
-
-use super::suitability;
 
 /// One labelled question.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Labelled {
     pub suitable: bool,
     pub question: String,
-}
-
-/// How the classifier did on one set.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Score {
-    pub true_positive: usize,
-    pub false_positive: usize,
-    pub true_negative: usize,
-    pub false_negative: usize,
-}
-
-impl Score {
-    pub fn total(&self) -> usize {
-        self.true_positive + self.false_positive + self.true_negative + self.false_negative
-    }
-
-    /// Share of questions classified as labelled.
-    pub fn accuracy(&self) -> f64 {
-        let correct = self.true_positive + self.true_negative;
-        if self.total() == 0 { 0.0 } else { correct as f64 / self.total() as f64 }
-    }
-}
-
-impl fmt::Display for Score {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} questions, accuracy {:.1} % (suitable: {} right, {} missed; unsuitable: {} right, {} sent progressive)",
-            self.total(),
-            100.0 * self.accuracy(),
-            self.true_positive,
-            self.false_negative,
-            self.true_negative,
-            self.false_positive
-        )
-    }
-}
-
-/// Classifies every question and counts the outcomes.
-pub fn score(questions: &[Labelled]) -> Score {
-    let mut score = Score::default();
-    for question in questions {
-        let predicted = suitability::classify(&question.question).suitable();
-        match (question.suitable, predicted) {
-            (true, true) => score.true_positive += 1,
-            (true, false) => score.false_negative += 1,
-            (false, false) => score.true_negative += 1,
-            (false, true) => score.false_positive += 1,
-        }
-    }
-    score
 }
 
 /// Reads a question file.
@@ -140,18 +86,5 @@ mod tests {
     fn a_wrong_header_or_label_is_reported() {
         assert!(parse("question;label\n").unwrap_err().contains("header"));
         assert!(parse("label;request\n2;Why?\n").unwrap_err().contains("record 2"));
-    }
-
-    #[test]
-    fn the_score_counts_each_outcome() {
-        let questions = [
-            Labelled { suitable: true, question: "What are some ways to save energy at home?".into() },
-            Labelled { suitable: false, question: "Solve 3x + 1 = 7 for x.".into() },
-            Labelled { suitable: true, question: "Solve 2 + 2.".into() },
-        ];
-        let score = score(&questions);
-        assert_eq!((score.true_positive, score.true_negative, score.false_negative), (1, 1, 1));
-        assert!((score.accuracy() - 2.0 / 3.0).abs() < 1e-9);
-        assert!(score.to_string().starts_with("3 questions, accuracy 66.7 %"));
     }
 }
