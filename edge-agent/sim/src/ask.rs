@@ -7,6 +7,10 @@
 //! - a sketch: some message mentions a "numbered" list, points or outline; the number of points
 //!   is the number after "at most", "up to", "exactly" or before "points" (default 5, at most
 //!   20), the words per point the number before "words" (default 8);
+//! - prose instead of a sketch when the prompt allows answering directly ("answer the question
+//!   directly") and the question asks for code, a calculation, a proof, a story or a poem: a
+//!   fixed word list ([`SEQUENTIAL`]) stands in for a real model's judgement, so tests and
+//!   benchmarks can exercise a cloud that declines to sketch;
 //! - anything else is prose.
 
 use pice_wire::openai_wire::ChatMessage;
@@ -15,6 +19,21 @@ use pice_wire::prompt;
 const DEFAULT_POINTS: u32 = 5;
 const MAX_POINTS: u32 = 20;
 const DEFAULT_WORDS_PER_POINT: u32 = 8;
+
+/// Words in a question for which the simulated cloud answers directly when allowed to.
+pub const SEQUENTIAL: &[&str] = &[
+    "code",
+    "program",
+    "function",
+    "script",
+    "calculate",
+    "solve",
+    "equation",
+    "prove",
+    "proof",
+    "story",
+    "poem",
+];
 
 /// What a prompt asks the simulator for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +56,7 @@ impl Ask {
             return Self::Expand { number: target.number, point: target.point };
         }
         let all = messages.iter().map(|m| m.text().to_lowercase()).collect::<Vec<_>>().join("\n");
-        if asks_for_numbered_points(&all) {
+        if asks_for_numbered_points(&all) && !declines(&all, &topic) {
             return Self::Sketch {
                 topic,
                 points: point_count(&all).clamp(1, MAX_POINTS),
@@ -46,6 +65,13 @@ impl Ask {
         }
         Self::Prose { topic }
     }
+}
+
+/// Whether the simulated cloud answers `topic` directly rather than sketching it.
+fn declines(prompt: &str, topic: &str) -> bool {
+    let topic = topic.to_lowercase();
+    let words: Vec<&str> = topic.split(|c: char| !c.is_alphanumeric()).collect();
+    prompt.contains("answer the question directly") && SEQUENTIAL.iter().any(|word| words.contains(word))
 }
 
 fn asks_for_numbered_points(text: &str) -> bool {
@@ -96,6 +122,19 @@ mod tests {
         ));
         let expected = Ask::Sketch { topic: "Why is the sea salty?".into(), points: 6, words_per_point: 12 };
         assert_eq!(ask, expected);
+    }
+
+    #[test]
+    fn a_sketch_prompt_that_allows_it_gets_prose_for_code_and_maths() {
+        let ask =
+            |question| Ask::read(&prompt::sketch_messages(question, prompt::ClientContext::default(), 6, 12));
+        assert_eq!(
+            ask("Write a Python function that reverses a list."),
+            Ask::Prose { topic: "Write a Python function that reverses a list.".into() }
+        );
+        assert!(matches!(ask("How can I write better documentation?"), Ask::Sketch { .. }));
+        let plain = Ask::read(&user("Give a numbered list of 3 points: write a poem"));
+        assert!(matches!(plain, Ask::Sketch { .. }), "a prompt that does not allow it gets a sketch");
     }
 
     #[test]

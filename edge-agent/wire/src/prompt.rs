@@ -65,7 +65,10 @@ pub fn sketch_messages(
     let mut system = format!(
         "Write a short outline of the answer as a numbered list of at most {max_points} points, \
          about {words_per_point} words each. Each point must stand on its own: name the key \
-         facts, numbers and entities. Write only the numbered list."
+         facts, numbers and entities. Write only the numbered list. If the answer cannot be \
+         split into independent points (code, a calculation, a proof, a single fact, a story or \
+         poem, a rewrite of a given text), write no list: answer the question directly and in \
+         full instead."
     );
     if !context.instructions.trim().is_empty() {
         system.push_str(&format!(

@@ -49,6 +49,8 @@ pub struct GatewayMetrics {
     /// Admission of requests that would go progressive: admitted with full budgets, sent
     /// cloud-only because the edge would miss the deadlines, or refused with 429.
     pub admission: IntCounterVec,
+    /// Sketch requests the cloud answered directly (streamed as cloud-only answers).
+    pub declined_sketches: IntCounter,
 }
 
 impl GatewayMetrics {
@@ -144,6 +146,11 @@ impl GatewayMetrics {
                 ),
                 &["outcome"],
             )?,
+            declined_sketches: IntCounter::with_opts(opts(
+                "pice_gateway_declined_sketches_total",
+                "Sketch requests the cloud LLM answered directly because the question does not \
+                 split into points; the answer streamed as cloud-only, with no second cloud call",
+            ))?,
         };
         metrics.register_all(registry)?;
         Ok(metrics)
@@ -164,7 +171,8 @@ impl GatewayMetrics {
         registry.register(Box::new(self.edge_wakeup_requests.clone()))?;
         registry.register(Box::new(self.contract_cloud_only.clone()))?;
         registry.register(Box::new(self.point_placements.clone()))?;
-        registry.register(Box::new(self.admission.clone()))
+        registry.register(Box::new(self.admission.clone()))?;
+        registry.register(Box::new(self.declined_sketches.clone()))
     }
 
     /// Counts a request refused before a mode was chosen (bad request, wrong key, ...).

@@ -36,6 +36,8 @@ pub enum Reason {
     Contract,
     /// The edge would miss the point deadline: admission sent the request to the cloud.
     EdgeBusy,
+    /// The cloud answered directly instead of sketching.
+    Declined,
 }
 
 impl Reason {
@@ -50,6 +52,7 @@ impl Reason {
             Self::EmptySketch => "empty_sketch",
             Self::Contract => "contract",
             Self::EdgeBusy => "edge_busy",
+            Self::Declined => "declined",
         }
     }
 }

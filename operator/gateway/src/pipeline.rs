@@ -71,7 +71,7 @@ pub async fn answer(gateway: &Arc<Gateway>, request: AnswerRequest) -> Result<Re
     let record = |mode| Record::new(gateway.metrics.clone(), mode, started);
     let pice = match decision.mode {
         RoutingMode::Progressive => match progressive::answer(gateway, &request, pice).await {
-            Ok(Sketched::Points(answer)) => {
+            Ok(Sketched::Points(answer) | Sketched::Declined(answer)) => {
                 let events = observed(answer.events, record(answer.mode));
                 return Ok(Reply::Written(Answer { mode: answer.mode, events }));
             }

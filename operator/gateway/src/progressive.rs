@@ -2,7 +2,9 @@
 //! as its line is complete (the sketch and the expansions overlap), expanded through its
 //! fallback chain, and the merger streams the points back in order. A sketch whose text holds
 //! no usable point becomes a cloud-only answer: nothing was sent to the client before its
-//! first point, so nothing is lost or said twice.
+//! first point, so nothing is lost or said twice. A model that answers directly instead of
+//! sketching (the prompt allows it when the question does not split into points) is seen from
+//! its first lines, and its answer streams on as cloud-only, with no second cloud call.
 //!
 //! The client's sampling parameters go with the sketch request and with every expansion; the
 //! sketch sees the client's instructions and earlier turns ([`AnswerRequest::context`]), the
@@ -23,7 +25,7 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::task::JoinSet;
 use tracing::debug;
 
-use super::answer::{Answer, AnswerRequest, PiceInfo};
+use super::answer::{Answer, AnswerEnd, AnswerEvent, AnswerRequest, PiceInfo};
 use super::error::ApiError;
 use super::estimates::Stopwatch;
 use super::fallback;
@@ -49,6 +51,8 @@ const EXPANSION_CONTEXT_CHARS: usize = 2_000;
 pub enum Sketched {
     /// Points, being expanded while the rest of the sketch is written.
     Points(Answer),
+    /// The cloud answered directly instead of sketching: that answer, streamed as cloud-only.
+    Declined(Answer),
     /// No usable point: the cloud answers alone, summed up by this `pice`.
     Empty(PiceInfo),
 }
@@ -75,6 +79,15 @@ pub async fn answer(
                 ..pice
             };
             return Ok(Sketched::Empty(pice));
+        }
+        Read::Declined => {
+            gateway.metrics.declined_sketches.inc();
+            let pice =
+                PiceInfo { mode: RoutingMode::Cloud.as_str(), reason: Reason::Declined.as_str(), ..pice };
+            return Ok(Sketched::Declined(Answer {
+                mode: RoutingMode::Cloud,
+                events: sketch.direct_answer(pice),
+            }));
         }
         Read::Failed(error) => return Err(ApiError::from_cloud(&error)),
     };
@@ -130,8 +143,11 @@ async fn dispatch(
                     cut: false,
                 };
             }
-            Read::Failed(error) => {
-                debug!(request_id = %expansions.request_id, %error, "the sketch broke off after {} points", outline.len());
+            // A sketch declines only before its first point; were it to, no more points come.
+            read @ (Read::Declined | Read::Failed(_)) => {
+                if let Read::Failed(error) = read {
+                    debug!(request_id = %expansions.request_id, %error, "the sketch broke off after {} points", outline.len());
+                }
                 let reason = FallbackReason::SketchCut.as_str();
                 expansions.gateway.metrics.fallbacks.with_label_values(&[reason]).inc();
                 break SketchEnd { cut: true, ..SketchEnd::default() };
@@ -224,6 +240,8 @@ enum Read {
     Point(String),
     /// The sketch ended (its usage); no more points.
     End(Usage),
+    /// The model is answering directly (only ever before the first point).
+    Declined,
     Failed(BackendError),
 }
 
@@ -234,7 +252,8 @@ impl SketchReader {
         let words = words_per_point(gateway);
         let messages = prompt::sketch_messages(&request.question, request.context(), max_points, words);
         let options = ChatOptions {
-            max_tokens: Some(max_points * (2 * words + 4)),
+            // Room for the outline, or for the whole answer should the model answer directly.
+            max_tokens: Some((max_points * (2 * words + 4)).max(request.max_tokens)),
             seed: request.seed,
             want_logprobs: false,
             sampling: request.sampling.clone(),
@@ -261,6 +280,9 @@ impl SketchReader {
             if let Some(point) = self.ready.pop_front() {
                 return Read::Point(point);
             }
+            if self.outline.declined() {
+                return Read::Declined;
+            }
             if let Some(usage) = self.ended {
                 return Read::End(usage);
             }
@@ -272,7 +294,9 @@ impl SketchReader {
                 }
                 Some(Ok(GenerationEvent::Finished(usage))) => {
                     self.ready.extend(self.outline.finish());
-                    self.finished(&usage);
+                    if !self.outline.declined() {
+                        self.finished(&usage);
+                    }
                     self.ended = Some(usage);
                 }
                 Some(Err(error)) => return Read::Failed(error),
@@ -283,6 +307,37 @@ impl SketchReader {
                 }
             }
         }
+    }
+
+    /// The direct answer the model began instead of a sketch: the text read so far, then the
+    /// rest of the stream, as a cloud-only answer summed up by `pice`.
+    fn direct_answer(mut self, mut pice: PiceInfo) -> futures::stream::BoxStream<'static, AnswerEvent> {
+        async_stream::stream! {
+            yield AnswerEvent::Text(std::mem::take(&mut self.text));
+            let usage = match self.ended {
+                Some(usage) => Ok(usage),
+                None => loop {
+                    match self.stream.next().await {
+                        Some(Ok(GenerationEvent::Text(delta))) => yield AnswerEvent::Text(delta),
+                        Some(Ok(GenerationEvent::Finished(usage))) => break Ok(usage),
+                        Some(Err(error)) => break Err(error),
+                        None => break Err(BackendError::Stream("the answer stream ended without finishing".into())),
+                    }
+                },
+            };
+            match usage {
+                Ok(usage) => {
+                    let tokens = usage.completion_tokens;
+                    self.gateway.metrics.cloud_tokens.with_label_values(&["answer"]).inc_by(u64::from(tokens));
+                    self.gateway.estimates().answer_tokens.observe(f64::from(tokens));
+                    pice.cloud_tokens = tokens;
+                    pice.cloud_prompt_tokens = usage.prompt_tokens;
+                    yield AnswerEvent::End(AnswerEnd { finish_reason: usage.finish_reason.as_str(), pice });
+                }
+                Err(error) => yield AnswerEvent::Failed(ApiError::from_cloud(&error)),
+            }
+        }
+        .boxed()
     }
 
     /// Records what the whole sketch took.

@@ -11,6 +11,23 @@
 //! ends the list, or the text ends. [`Outline`] gives each point out at that moment, so the
 //! gateway can start expanding it while the cloud still writes the next ones; read in any
 //! chunking, a text gives out the same points as [`parse`] finds in it whole.
+//!
+//! The sketch prompt lets the model answer directly when the question does not split into
+//! points. [`Outline::declined`] sees that from the first lines, before any numbered item:
+//! two lines that do not introduce a list (a preamble is a short line ending in `:`, a
+//! heading, a bold title or a line naming the outline), one such line that is long or opens a
+//! code block, a first line running past [`DECLINE_CHARS`], or a text that ends with no item
+//! but some prose.
+
+/// Characters of a first line without a numbered item after which the model is taken to be
+/// answering directly.
+pub const DECLINE_CHARS: usize = 240;
+
+/// Longest line taken for a preamble before the list.
+const PREAMBLE_CHARS: usize = 160;
+
+/// A line before the list longer than this reads as the answer itself.
+const ANSWER_LINE_CHARS: usize = 100;
 
 /// The points of `text`, in order.
 pub fn parse(text: &str, max_points: usize) -> Vec<String> {
@@ -32,11 +49,32 @@ pub struct Outline {
     in_list: bool,
     /// The points given out so far.
     kept: Vec<String>,
+    /// Whether a numbered item was read.
+    seen_item: bool,
+    /// Lines before any item that do not introduce a list.
+    loose_lines: usize,
+    /// Whether text before any item shows a direct answer rather than an outline.
+    declined: bool,
 }
 
 impl Outline {
     pub fn new(max_points: usize) -> Self {
-        Self { max_points, line: String::new(), open: None, in_list: false, kept: Vec::new() }
+        Self {
+            max_points,
+            line: String::new(),
+            open: None,
+            in_list: false,
+            kept: Vec::new(),
+            seen_item: false,
+            loose_lines: 0,
+            declined: false,
+        }
+    }
+
+    /// Whether the model answered directly instead of writing an outline (decided before the
+    /// first numbered item, never after).
+    pub fn declined(&self) -> bool {
+        self.declined
     }
 
     /// Reads the next piece of the sketch; gives out the points it completed.
@@ -53,6 +91,9 @@ impl Outline {
         if self.open.is_some() && begins_item(&self.line) {
             self.close(&mut done);
         }
+        if !self.seen_item && self.line.chars().count() > DECLINE_CHARS && !begins_item(&self.line) {
+            self.declined = true;
+        }
         done
     }
 
@@ -64,6 +105,7 @@ impl Outline {
             self.read_line(&line, &mut done);
         }
         self.close(&mut done);
+        self.declined |= !self.seen_item && self.loose_lines > 0;
         done
     }
 
@@ -82,6 +124,7 @@ impl Outline {
             self.close(done);
             self.open = Some(point.to_owned());
             self.in_list = true;
+            self.seen_item = true;
         } else if line.trim().is_empty() {
             self.close(done);
             self.in_list = false;
@@ -90,6 +133,11 @@ impl Outline {
         {
             open.push(' ');
             open.push_str(line.trim());
+        } else if !self.seen_item && !preamble(line) {
+            self.loose_lines += 1;
+            let answer_like =
+                line.trim_start().starts_with("```") || line.chars().count() > ANSWER_LINE_CHARS;
+            self.declined |= answer_like || self.loose_lines >= 2;
         }
     }
 
@@ -106,6 +154,18 @@ impl Outline {
             done.push(point);
         }
     }
+}
+
+/// Whether a line before the list introduces it: short, and ending in a colon, a heading, a
+/// bold title, or naming the outline.
+fn preamble(line: &str) -> bool {
+    let line = line.trim();
+    let lower = line.to_lowercase();
+    line.chars().count() <= PREAMBLE_CHARS
+        && (line.ends_with(':')
+            || line.starts_with('#')
+            || (line.starts_with("**") && line.ends_with("**"))
+            || ["outline", "points", "list", "overview"].iter().any(|word| lower.contains(word)))
 }
 
 /// Whether an unfinished line already shows it begins a numbered item, whatever follows. A
@@ -219,6 +279,39 @@ mod tests {
         assert!(outline.push("1. A\r\n2.\r").is_empty(), "'2.' then a line end is no item");
         assert!(outline.push("\n").is_empty());
         assert_eq!(outline.finish(), ["A 2."]);
+    }
+
+    #[test]
+    fn a_direct_answer_is_seen_from_its_first_line_and_a_preamble_is_not_one() {
+        let mut outline = Outline::new(8);
+        outline.push("Sure! Here is an outline of the answer.\n## Outline\n**Salt**\nWhy:\n");
+        assert!(!outline.declined(), "preambles");
+        outline.push("1. Rivers\n2. Vents\nThat is all: the sea keeps it.\n");
+        assert!(!outline.declined(), "prose after the list is no decline");
+
+        let mut direct = Outline::new(8);
+        assert!(direct.push("```python\n").is_empty());
+        assert!(direct.declined());
+        let mut prose = Outline::new(8);
+        prose.push("The answer is 42.\n");
+        assert!(!prose.declined(), "one short line may still introduce a list");
+        prose.push("Six times seven is forty-two.\n");
+        assert!(prose.declined());
+        let mut short = Outline::new(8);
+        short.push("Paris.");
+        assert!(!short.declined());
+        short.finish();
+        assert!(short.declined(), "a text that ends with prose and no item");
+        let mut intro = Outline::new(8);
+        intro.push("Here's what matters\n1. Rivers\n");
+        intro.finish();
+        assert!(!intro.declined());
+        let mut long = Outline::new(8);
+        long.push(&"word ".repeat(60));
+        assert!(long.declined(), "a long first line with no item");
+        let mut list = Outline::new(8);
+        list.push(&format!("1. {}", "word ".repeat(60)));
+        assert!(!list.declined(), "a long first item is still an item");
     }
 
     #[test]

@@ -191,8 +191,9 @@ async fn a_cloud_that_is_down_is_a_503_in_openai_shape_and_the_gateway_keeps_ser
 }
 
 #[tokio::test]
-async fn a_sketch_without_numbered_points_gets_a_cloud_only_answer() {
-    const PROSE: &str = "Python favours readability; JavaScript runs in every browser.";
+async fn a_sketch_with_neither_points_nor_an_answer_gets_a_cloud_only_answer() {
+    // Only a preamble: no point to expand, and nothing that answers the question either.
+    const PROSE: &str = "Here is an outline of the answer:";
     let cloud = fixed_cloud(PROSE).await;
     let edge = Edge::start(2, 2, 1.0).await;
     let gateway = Gateway::start(Setup::new(&cloud.url, &[&edge], RoutingMode::Progressive)).await;
@@ -213,6 +214,7 @@ async fn a_sketch_without_numbered_points_gets_a_cloud_only_answer() {
         assert_eq!(text, PROSE, "never an empty answer");
     }
     assert_eq!(gateway.metric(&series("pice_gateway_fallbacks_total", "reason", "empty_sketch")).await, 2.0);
+    assert_eq!(cloud.requests.lock().unwrap().len(), 4, "a sketch, then the cloud-only answer, twice");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
-//! Sketch and expansion overlap: the first point is expanded and reaches the client while the
-//! cloud is still writing the sketch, and each point's expansion prompt shows the outline up to
-//! that point, so consecutive points share their prompt's prefix.
+//! The sketch as it streams: the first point is expanded and reaches the client while the
+//! cloud is still writing the sketch, each point's expansion prompt shows the outline up to
+//! that point (so consecutive points share their prompt's prefix), and a cloud that answers
+//! directly instead of sketching has that answer streamed as cloud-only with no second call.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,7 +11,9 @@ use pice_api::RoutingMode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use super::harness::{Edge, Gateway, Server, Setup, chat, events, fixed_cloud, serve};
+use super::harness::{
+    Edge, Gateway, Server, Setup, chat, events, fixed_cloud, serve, sim_cloud, streamed_text,
+};
 
 /// A cloud whose streamed sketch sends `head`, then waits for the returned sender before it
 /// sends `tail` and ends.
@@ -105,4 +108,66 @@ async fn the_first_point_reaches_the_client_while_the_cloud_still_writes_the_ske
         );
     }
     assert!(prompts[2].contains("3. Vents add chlorine\n\nExpand only point 3"));
+}
+
+#[tokio::test]
+async fn a_cloud_that_answers_directly_is_streamed_as_cloud_only_with_one_cloud_call() {
+    let direct = "Use slicing.\nIn Python, `xs[::-1]` returns the list reversed.";
+    let cloud = fixed_cloud(direct).await;
+    let edge = Edge::start(2, 2, 1.0).await;
+    let gateway = Gateway::start(Setup::new(&cloud.url, &[&edge], RoutingMode::Progressive)).await;
+    gateway.wait_ready().await;
+
+    for stream in [true, false] {
+        let response = gateway
+            .post("/v1/chat/completions", &chat("How do I reverse a list in Python?", stream, 1), &[])
+            .await;
+        assert_eq!(response.status(), 200);
+        let (text, pice) = if stream {
+            let events = events(&response.text().await.unwrap());
+            let pice = events.iter().rev().find(|e| e["pice"].is_object()).unwrap()["pice"].clone();
+            (streamed_text(&events), pice)
+        } else {
+            let body: Value = response.json().await.unwrap();
+            (body["choices"][0]["message"]["content"].as_str().unwrap().to_owned(), body["pice"].clone())
+        };
+        assert_eq!(text, direct, "the direct answer, nothing lost or repeated");
+        assert_eq!(
+            (pice["mode"].as_str(), pice["reason"].as_str(), pice["points"].as_u64()),
+            (Some("cloud"), Some("declined"), Some(0)),
+            "{pice}"
+        );
+        assert_eq!(pice["cloud_tokens"], 9, "the cloud's usage");
+    }
+    assert_eq!(cloud.requests.lock().unwrap().len(), 2, "one cloud call per answer");
+    let declined = r#"pice_gateway_declined_sketches_total{pool="assistant"}"#;
+    assert_eq!(gateway.metric(declined).await, 2.0);
+}
+
+#[tokio::test]
+async fn the_simulated_cloud_declines_to_sketch_code_and_sketches_the_rest() {
+    let cloud = sim_cloud(1.0).await;
+    let edge = Edge::start(4, 4, 1.0).await;
+    let gateway = Gateway::start(Setup::new(&cloud.url, &[&edge], RoutingMode::Progressive)).await;
+    gateway.wait_ready().await;
+
+    let body = |question| chat(question, false, 4);
+    let response = gateway
+        .post("/v1/chat/completions", &body("Write a Python function that merges two sorted lists."), &[])
+        .await;
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        (answer["pice"]["mode"].as_str(), answer["pice"]["reason"].as_str()),
+        (Some("cloud"), Some("declined")),
+        "{}",
+        answer["pice"]
+    );
+    assert!(answer["choices"][0]["message"]["content"].as_str().unwrap().len() > 20);
+    let response = gateway.post("/v1/chat/completions", &body("How can I sleep better?"), &[]).await;
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["pice"]["mode"], "progressive", "{}", answer["pice"]);
+    let completed = r#"pice_sim_requests_completed_total{model="llama-test-simulated"}"#;
+    let metrics = reqwest::get(format!("{}/metrics", cloud.url)).await.unwrap().text().await.unwrap();
+    let sketches_and_answers = super::harness::sample(&metrics, completed).unwrap();
+    assert_eq!(sketches_and_answers, 2.0, "one cloud call each: the direct answer and the sketch");
 }
