@@ -120,6 +120,11 @@ bench-b1: ## Benchmark B1: cloud-only vs SoT vs PICE progressive/auto on simulat
 	cargo build --release $(BIN_PACKAGES) --bins --locked
 	target/release/pice bench b1 $(B1_ARGS)
 
+.PHONY: bench-quality
+bench-quality: ## Answer quality, progressive vs cloud-only, judged pairwise in both orders: end to end on llama.cpp with SmolLM2-135M (cloud, edge and judge), writes docs/benchmarks/quality.md
+	cargo build --release -p pice -p pice-gateway -p pice-edge-agent --bins --locked
+	tests/llama/quality.sh $(QUALITY_LIMIT)
+
 .PHONY: bench-b2
 bench-b2: ## Benchmark B2: PICE gateway vs vllm-router, sglang-router, Envoy, LiteLLM in cloud pass-through (routers into ~/.cache/pice/b2), writes docs/benchmarks/B2.md and plots
 	cargo build --release -p pice -p pice-gateway --bins --locked

@@ -1,4 +1,5 @@
-//! `pice bench`: the benchmarks of `docs/benchmarks.md` that run without a cluster.
+//! `pice bench`: the benchmarks of `docs/benchmarks.md` that run without a cluster, and the
+//! answer-quality comparison ([`quality`]).
 //!
 //! B1: cloud-only, SoT-on-cloud, PICE progressive and PICE `auto` on the same emulated hardware,
 //! under open-loop Poisson load, at several cloud–edge link settings. Real parts: the `pice-sim`, `pice-edge-agent` and `pice-gateway` processes, their sockets,
@@ -11,6 +12,7 @@ pub mod link;
 pub mod load;
 pub mod plot;
 pub mod provenance;
+pub mod quality;
 pub mod report;
 pub mod series;
 pub mod stats;
@@ -32,6 +34,9 @@ pub enum BenchCommand {
     /// sglang-router, Envoy and LiteLLM in front of a zero-delay backend; writes B2.md and its
     /// plots. Needs the release binaries and the routers (`make bench-b2` sets both up).
     B2(b2::B2Args),
+    /// Answer quality: a running gateway answers each question cloud-only and progressively,
+    /// and a judge model compares the two in both orders; writes quality.md.
+    Quality(quality::QualityArgs),
 }
 
 /// Runs a benchmark until it ends or Ctrl-C/SIGTERM stops it and every process it started.
@@ -40,6 +45,7 @@ pub async fn main(command: BenchCommand) -> anyhow::Result<()> {
         match command {
             BenchCommand::B1(args) => run(args).await,
             BenchCommand::B2(args) => b2::run(args).await,
+            BenchCommand::Quality(args) => quality::run(args).await,
         }
     };
     tokio::select! {

@@ -105,3 +105,52 @@ async fn a_real_model_sketches_and_an_agent_on_a_real_model_server_expands_the_p
     );
     eprintln!("a real progressive answer: {text}");
 }
+
+#[tokio::test]
+#[ignore = "needs llama-cpp-python's server and SmolLM2: run `make llama`"]
+async fn whether_a_real_model_sketches_or_answers_directly_the_client_gets_one_whole_answer() {
+    let (server, edge_server) = tokio::join!(LlamaServer::start(&[]), LlamaServer::start(&[]));
+    let edge = Edge::openai(&root(&edge_server), MODEL).await;
+    let gateway = gateway(&server, &edge, RoutingMode::Progressive).await;
+
+    let questions = [
+        "Write a Python function that returns the sum of a list of numbers.",
+        "Calculate 17 times 23.",
+        "What are some tips for a good night's sleep?",
+    ];
+    for question in questions {
+        let request = json!({"model": POOL, "messages": [{"role": "user", "content": question}],
+            "max_tokens": 96, "temperature": 0, "seed": 5});
+        let (status, body) = answer(&gateway, &request, &[]).await;
+        assert_eq!(status, 200, "{body}\nthe server's log:\n{}", server.log());
+        let pice = &body["pice"];
+        let text = body["choices"][0]["message"]["content"].as_str().unwrap();
+        assert!(!text.trim().is_empty(), "never an empty answer: {body}");
+        let completion = body["usage"]["completion_tokens"].as_u64().unwrap();
+        match pice["reason"].as_str() {
+            Some("declined") => {
+                assert_eq!(
+                    (pice["mode"].as_str(), pice["points"].as_u64()),
+                    (Some("cloud"), Some(0)),
+                    "{body}"
+                );
+                assert_eq!(
+                    completion,
+                    pice["cloud_tokens"].as_u64().unwrap(),
+                    "one cloud generation: {body}"
+                );
+                assert!(!text.trim_start().starts_with("1."), "a direct answer, not a sketch: {text}");
+            }
+            _ => {
+                assert_eq!(pice["mode"], "progressive", "{body}");
+                assert!(text.starts_with("1. "), "{text}");
+            }
+        }
+        eprintln!("{question} -> {} ({} tokens): {text}", pice["reason"], completion);
+    }
+    let metrics = reqwest::get(format!("{}/metrics", gateway.url)).await.unwrap().text().await.unwrap();
+    eprintln!(
+        "{}",
+        metrics.lines().filter(|l| l.starts_with("pice_gateway_declined")).collect::<Vec<_>>().join("\n")
+    );
+}
