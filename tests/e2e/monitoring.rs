@@ -146,12 +146,21 @@ async fn every_dashboard_panel_and_alert_reads_metrics_that_a_running_system_exp
             (ips.len() == 3).then_some(ips)
         })
         .await;
-        // The simulated edge model needs about 340 ms for a 60-token point alone: with a
-        // deadline of 300 ms short points finish on the edge and long ones fall back to the
-        // cloud, so pice_gateway_fallbacks_total (exported once a fallback happened) has data.
+        // Admission sends a request's points to the edge only when it expects them within the
+        // deadline, so points rarely fall back on their own: once the edge has expanded some,
+        // one agent dies while it serves, and the points it held or is sent before the gateway
+        // notices fall back (pice_gateway_fallbacks_total is exported once a fallback happened).
         let edges: Vec<String> = agents.iter().map(|ip| format!("{ip}:50051")).collect();
-        let gateway = GatewayStack::start("assistant", &edges, 300).await;
+        let gateway = GatewayStack::start("assistant", &edges, 5000).await;
         let requests = traffic(&gateway.url, 6);
+        let metrics_url = format!("{}/metrics", gateway.url);
+        poll::until("points expanded on the edge", Duration::from_secs(30), || async {
+            let text = reqwest::get(&metrics_url).await.ok()?.text().await.ok()?;
+            text.contains("pice_gateway_expansion_duration_seconds_count").then_some(())
+        })
+        .await;
+        let dying = agents.last().unwrap_or_else(|| unreachable!("three agents"));
+        fleet.kill(dying).await;
 
         let prometheus = Prometheus::start("all").await;
         prometheus.scrape(&agents.iter().map(|ip| format!("{ip}:9090")).collect::<Vec<_>>());

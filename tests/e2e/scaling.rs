@@ -221,7 +221,9 @@ async fn an_edge_pool_at_zero_stays_there_until_requests_find_no_edge_replica_th
         let woken = first.elapsed();
         eprintln!("first no-edge request to patched Deployment: {woken:?} (sync period 1 s)");
         let pice = asking.await.unwrap_or_else(|e| panic!("request task: {e}"));
-        assert_eq!((pice["mode"].as_str(), pice["edge_tokens"].as_u64()), (Some("progressive"), Some(0)), "{pice}");
+        // Admission sends a request that finds no usable edge replica to the cloud whole.
+        let answered = (pice["mode"].as_str(), pice["reason"].as_str(), pice["edge_tokens"].as_u64());
+        assert_eq!(answered, (Some("cloud"), Some("no_edges"), Some(0)), "{pice}");
         assert!(woken < Duration::from_secs(3), "woken within two sync periods (and a reconcile): {woken:?}");
         let events =
             kubectl::ok(&["get", "events", "-n", &ns.name, "--field-selector", "reason=Scaled"], None).await;

@@ -48,6 +48,14 @@ impl AgentFleet {
         self.agents.lock().await.keys().cloned().collect()
     }
 
+    /// Kills the agent at pod IP `ip` and does not start another there (its pod stays), as a
+    /// node's agent that crashes while it serves.
+    pub async fn kill(&self, ip: &str) {
+        if let Some(agent) = self.agents.lock().await.get_mut(ip) {
+            let _ = agent.kill().await;
+        }
+    }
+
     /// Stops following and kills every agent.
     pub async fn stop(self) {
         self.task.abort();
