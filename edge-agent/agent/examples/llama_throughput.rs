@@ -75,7 +75,15 @@ async fn main() -> anyhow::Result<()> {
     let runs: u64 = args.next().map_or(Ok(3), |a| a.parse())?;
     let max_tokens: u32 = args.next().map_or(Ok(128), |a| a.parse())?;
     let threads: Option<u32> = args.next().map(|a| a.parse()).transpose()?;
-    let backend = LlamaBackend::load(&LlamaSettings { model_path, model_name: None, threads })?;
+    let settings = LlamaSettings {
+        model_path,
+        model_name: None,
+        threads,
+        slots: 1,
+        context_tokens: 2048,
+        share_prefix: true,
+    };
+    let backend = LlamaBackend::load(&settings)?;
     let (mut decode, mut end_to_end) = (Vec::new(), Vec::new());
     for seed in 1..=runs.max(1) {
         let run = run(&backend, max_tokens, seed).await?;

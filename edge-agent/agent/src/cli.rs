@@ -66,10 +66,18 @@ pub struct Args {
     /// GGUF model file of the llama backend.
     #[arg(long, env = "PICE_MODEL_PATH")]
     pub model_path: Option<PathBuf>,
-    /// CPU threads of each llama generation; by default the cores shared out among --slots (at
-    /// least 1): llama.cpp's threads spin-wait, so more threads than cores slow every generation.
+    /// CPU threads of the llama backend's engine, which decodes all --slots sequences as one
+    /// batch; all cores by default.
     #[arg(long, env = "PICE_EDGE_LLAMA_THREADS", value_parser = clap::value_parser!(u32).range(1..))]
     pub llama_threads: Option<u32>,
+    /// KV cache cells of the llama backend, shared by its --slots sequences and reserved at
+    /// start; one expansion's prompt and budget must fit. By default 1024 per slot.
+    #[arg(long, env = "PICE_EDGE_LLAMA_CONTEXT_TOKENS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub llama_context_tokens: Option<u32>,
+    /// Decode every llama expansion's whole prompt, even the prefix (system text, question,
+    /// sketch) that another sequence already holds in the KV cache.
+    #[arg(long, env = "PICE_EDGE_LLAMA_NO_PREFIX_SHARING")]
+    pub llama_no_prefix_sharing: bool,
     /// Hardware profile of the sim backend.
     #[arg(long, env = "PICE_EDGE_SIM_PROFILE", default_value = profiles::DEFAULT_PROFILE,
           value_parser = PossibleValuesParser::new(profiles::NAMES))]
@@ -146,23 +154,36 @@ impl Args {
                     .map_err(|e| Error::Config(format!("simulator metrics: {e}")))?;
                 Ok(Arc::new(backend))
             }
-            BackendKind::Llama => self.llama_backend(),
+            BackendKind::Llama => self.llama_backend(registry),
         }
     }
 
-    /// Loads the GGUF model (blocks while llama.cpp reads it).
+    /// Loads the GGUF model (blocks while llama.cpp reads it) and registers its counter in
+    /// `registry`.
     #[cfg(feature = "llama")]
-    fn llama_backend(&self) -> Result<Arc<dyn ModelBackend>, Error> {
+    fn llama_backend(&self, registry: &Registry) -> Result<Arc<dyn ModelBackend>, Error> {
         let model_path = self.model_path.clone().ok_or_else(|| {
             Error::Config("--model-path (PICE_MODEL_PATH) is required with --backend llama".to_owned())
         })?;
-        let threads = self.llama_threads.unwrap_or_else(|| threads_per_slot(self.slots));
-        let settings = LlamaSettings { model_path, model_name: self.model.clone(), threads: Some(threads) };
-        Ok(Arc::new(LlamaBackend::load(&settings)?))
+        let settings = LlamaSettings {
+            model_path,
+            model_name: self.model.clone(),
+            threads: self.llama_threads,
+            slots: self.slots,
+            context_tokens: self
+                .llama_context_tokens
+                .unwrap_or(self.slots.saturating_mul(LLAMA_CONTEXT_TOKENS_PER_SLOT)),
+            share_prefix: !self.llama_no_prefix_sharing,
+        };
+        let backend = LlamaBackend::load(&settings)?;
+        backend
+            .register_metrics(registry)
+            .map_err(|e| Error::Config(format!("llama backend metrics: {e}")))?;
+        Ok(Arc::new(backend))
     }
 
     #[cfg(not(feature = "llama"))]
-    fn llama_backend(&self) -> Result<Arc<dyn ModelBackend>, Error> {
+    fn llama_backend(&self, _registry: &Registry) -> Result<Arc<dyn ModelBackend>, Error> {
         Err(Error::Config(
             "this pice-edge-agent was built without the llama backend; build it with \
              `cargo build -p pice-edge-agent --features llama`"
@@ -171,13 +192,10 @@ impl Args {
     }
 }
 
-/// The cores of this machine shared out among `slots` generations, at least one each.
+/// The llama backend's KV cache cells per slot unless --llama-context-tokens says otherwise: an
+/// expansion prompt (a few hundred tokens) and its budget, with room for prefix donors.
 #[cfg(feature = "llama")]
-fn threads_per_slot(slots: u32) -> u32 {
-    let cores =
-        std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
-    (cores / slots.max(1)).max(1)
-}
+const LLAMA_CONTEXT_TOKENS_PER_SLOT: u32 = 1024;
 
 /// The agent's one-off jobs.
 #[derive(Clone, Debug, Subcommand)]
@@ -313,13 +331,19 @@ mod tests {
         assert!(error.to_string().contains("/nonexistent.gguf does not exist"), "{error}");
     }
 
-    #[cfg(feature = "llama")]
     #[test]
-    fn llama_generations_share_the_cores_out_among_the_slots() {
-        let cores = u32::try_from(std::thread::available_parallelism().unwrap().get()).unwrap();
-        assert_eq!(threads_per_slot(1), cores);
-        assert_eq!(threads_per_slot(cores), 1);
-        assert_eq!(threads_per_slot(cores * 4), 1);
+    fn llama_prefix_sharing_is_on_unless_turned_off() {
+        let args = Args::try_parse_from(["pice-edge-agent", "--backend", "llama"]).unwrap();
+        assert!(!args.llama_no_prefix_sharing && args.llama_context_tokens.is_none());
+        let args = Args::try_parse_from([
+            "pice-edge-agent",
+            "--llama-no-prefix-sharing",
+            "--llama-context-tokens",
+            "4096",
+        ])
+        .unwrap();
+        assert!(args.llama_no_prefix_sharing);
+        assert_eq!(args.llama_context_tokens, Some(4096));
     }
 
     #[test]

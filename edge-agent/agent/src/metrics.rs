@@ -79,3 +79,17 @@ impl AgentMetrics {
         registry.register(Box::new(self.deadline_exceeded.clone()))
     }
 }
+
+/// `pice_edge_prefix_reused_tokens_total`, kept by the llama backend, which registers it with
+/// its own (`LlamaBackend::register_metrics`): prompt tokens it did not decode because another
+/// sequence already held them in the KV cache.
+#[cfg(feature = "llama")]
+pub fn prefix_reused_tokens(model: &str) -> Result<IntCounter, prometheus::Error> {
+    IntCounter::with_opts(
+        Opts::new(
+            "pice_edge_prefix_reused_tokens_total",
+            "Prompt tokens the llama backend copied from another sequence's KV cache instead of decoding them.",
+        )
+        .const_label("model", model),
+    )
+}

@@ -140,7 +140,14 @@ async fn the_agent_binary_serves_expansions_from_the_gguf_model_over_grpc() {
 
 #[tokio::test]
 async fn a_deadline_that_passes_mid_expansion_stops_the_model_thread() {
-    let llama = LlamaSettings { model_path: model_path(), model_name: None, threads: Some(1) };
+    let llama = LlamaSettings {
+        model_path: model_path(),
+        model_name: None,
+        threads: Some(1),
+        slots: 1,
+        context_tokens: 1024,
+        share_prefix: true,
+    };
     let backend = Arc::new(LlamaBackend::load(&llama).unwrap());
     let agent = TestAgent::start(settings(1, 1), Arc::clone(&backend) as _).await;
     let request = ExpandRequest { max_tokens: 2000, deadline_ms: 250, seed: Some(4), ..expand_request(0) };

@@ -21,9 +21,19 @@ fn model_path() -> PathBuf {
     )
 }
 
-/// The model with one thread per generation, as tests run side by side on few cores.
+/// The model with a one-thread engine, as tests run side by side on few cores. Prefix sharing
+/// is off: a seed repeats its text only when the prompt is decoded the same way, and a repeat
+/// that took its prefix from the first run's cache decodes only its last token (see
+/// `llama_batching.rs`, which tests sharing).
 fn load() -> LlamaBackend {
-    let settings = LlamaSettings { model_path: model_path(), model_name: None, threads: Some(1) };
+    let settings = LlamaSettings {
+        model_path: model_path(),
+        model_name: None,
+        threads: Some(1),
+        slots: 4,
+        context_tokens: 4096,
+        share_prefix: false,
+    };
     LlamaBackend::load(&settings).unwrap()
 }
 
@@ -173,7 +183,14 @@ async fn dropping_the_stream_ends_the_generation_thread_promptly() {
 fn a_file_that_is_not_a_gguf_model_is_refused_with_its_path() {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), b"not a model").unwrap();
-    let settings = LlamaSettings { model_path: file.path().into(), model_name: None, threads: Some(1) };
+    let settings = LlamaSettings {
+        model_path: file.path().into(),
+        model_name: None,
+        threads: Some(1),
+        slots: 1,
+        context_tokens: 1024,
+        share_prefix: true,
+    };
     let error = LlamaBackend::load(&settings).err().unwrap().to_string();
     assert!(error.contains("cannot load") && error.contains(&file.path().display().to_string()), "{error}");
 }

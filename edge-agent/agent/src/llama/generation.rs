@@ -1,18 +1,18 @@
-//! One generation on a blocking thread: decode the prompt, then sample, send and decode one token
-//! at a time until the model stops, the budget runs out, or the reader drops the stream.
-//!
-//! Cancellation is checked between tokens: sending a piece fails once the receiver is gone, and
-//! a token whose piece is empty (part of a character) checks the channel before the next decode.
+//! One generation's sampling state: from each new row of logits, sample a token and turn it into
+//! text, stopping at the model's end of generation, a stop sequence or the token budget. The
+//! engine ([`super::engine`]) owns the decoding; this module only decides what a token means.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
+use super::Counters;
 use super::text::Utf8Pieces;
-use super::{Counters, Engine};
 use pice_wire::generation::{BackendError, FinishReason, GenerationEvent, Sampling, Usage};
 use pice_wire::stop::{Scanned, StopScanner};
 
@@ -29,120 +29,120 @@ const PENALTY_REPEAT: f32 = 1.1;
 /// llama.cpp's "pick a random seed" value (`LLAMA_DEFAULT_SEED`).
 const RANDOM_SEED: u32 = u32::MAX;
 
-/// What a generation thread is given.
+/// A generation handed to the engine.
 pub(super) struct Job {
     pub prompt: Vec<LlamaToken>,
-    pub max_tokens: u32,
+    /// The answer the point belongs to ([`pice_wire::generation::ExpansionRequest::prefix_id`]).
+    pub prefix_id: String,
+    /// Tokens it may generate: the request's budget within the room the context leaves.
+    pub budget: u32,
     pub want_logprobs: bool,
     pub seed: Option<u64>,
     pub sampling: Sampling,
     pub events: mpsc::Sender<Result<GenerationEvent, BackendError>>,
+    /// Counts the job in `generating` until it is dropped, however it ends.
+    pub _alive: Alive,
 }
 
-/// How a generation ended, when nothing failed.
-enum Ended {
-    Finished(Usage),
-    Cancelled,
-}
-
-/// Runs `job` to its end on the calling (blocking) thread and counts how it ended.
-pub(super) fn run(engine: &Engine, job: Job) {
-    let _alive = Alive::enter(&engine.counters);
-    match generate(engine, &job) {
-        Ok(Ended::Finished(usage)) => {
-            engine.counters.completed.fetch_add(1, Ordering::SeqCst);
-            // The reader may have gone after the last piece; nothing is left to stop then.
-            let _sent = job.events.blocking_send(Ok(GenerationEvent::Finished(usage)));
-        }
-        Ok(Ended::Cancelled) => {
-            engine.counters.cancelled.fetch_add(1, Ordering::SeqCst);
-        }
-        Err(error) => {
-            let _sent = job.events.blocking_send(Err(error));
-        }
+impl Job {
+    fn prompt_tokens(&self) -> u32 {
+        u32::try_from(self.prompt.len()).unwrap_or(u32::MAX)
     }
-}
 
-fn generate(engine: &Engine, job: &Job) -> Result<Ended, BackendError> {
-    let prompt_tokens = u32::try_from(job.prompt.len()).unwrap_or(u32::MAX);
-    let room = engine.model.n_ctx_train().saturating_sub(prompt_tokens);
-    if job.prompt.is_empty() || room == 0 {
-        return Err(BackendError::Model(format!(
-            "the prompt has {prompt_tokens} tokens; the model's context holds {}",
-            engine.model.n_ctx_train()
-        )));
-    }
-    let budget = job.max_tokens.min(room);
-    if budget == 0 {
-        let usage = Usage {
+    /// The usage of a job with no budget, which ends before decoding anything.
+    pub fn usage_without_budget(&self) -> Usage {
+        Usage {
             finish_reason: FinishReason::Length,
-            prompt_tokens,
+            prompt_tokens: self.prompt_tokens(),
             completion_tokens: 0,
             mean_logprob: None,
-        };
-        return Ok(Ended::Finished(usage));
+        }
     }
-    let mut context = engine.context(prompt_tokens + budget)?;
-    let mut batch = LlamaBatch::new(job.prompt.len(), 1);
-    batch.add_sequence(&job.prompt, 0, false).map_err(model_error)?;
-    context.decode(&mut batch).map_err(model_error)?;
+}
 
-    let vocab = engine.model.vocab();
-    let mut sampler = sampler(job.seed, &job.sampling, engine.model.n_vocab());
-    let mut pieces = Utf8Pieces::default();
-    let mut stops = StopScanner::new(&job.sampling.stop);
-    let mut cut = false;
-    let mut logprobs = 0.0;
-    let mut completion_tokens = 0u32;
-    let mut position = job.prompt.len();
-    let finish_reason = loop {
-        let last = batch.n_tokens() - 1;
-        let token = sampler.sample(&context, last);
-        if vocab.is_eog(token) {
-            break FinishReason::Stop;
+/// What a sampled token means for its generation.
+pub(super) enum Step {
+    /// Send `text` (when not empty), then decode `token` and sample again.
+    Continue { text: String, token: LlamaToken },
+    /// Send `text` (when not empty), then the usage: the generation is over.
+    Finished { text: String, usage: Usage },
+}
+
+/// The sampler chain and the text and statistics of one generation so far.
+pub(super) struct Generation {
+    sampler: LlamaSampler,
+    pieces: Utf8Pieces,
+    stops: StopScanner,
+    want_logprobs: bool,
+    logprobs: f64,
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    budget: u32,
+}
+
+impl Generation {
+    pub fn new(job: &Job, n_vocab: i32) -> Self {
+        Self {
+            sampler: sampler(job.seed, &job.sampling, n_vocab),
+            pieces: Utf8Pieces::default(),
+            stops: StopScanner::new(&job.sampling.stop),
+            want_logprobs: job.want_logprobs,
+            logprobs: 0.0,
+            prompt_tokens: job.prompt_tokens(),
+            completion_tokens: 0,
+            budget: job.budget,
         }
-        if job.want_logprobs {
-            logprobs += logprob(context.get_logits_ith(last), token);
-        }
-        completion_tokens += 1;
-        engine.counters.tokens.fetch_add(1, Ordering::SeqCst);
-        let (piece, stopped) = match stops.push(&pieces.push(&vocab.token_to_piece(token, false, None))) {
-            Scanned::Text(piece) => (piece, false),
-            Scanned::Stopped(piece) => (piece, true),
-        };
-        if !piece.is_empty() && job.events.blocking_send(Ok(GenerationEvent::Text(piece))).is_err() {
-            return Ok(Ended::Cancelled);
-        }
-        if stopped {
-            cut = true;
-            break FinishReason::Stop;
-        }
-        if completion_tokens == budget {
-            break FinishReason::Length;
-        }
-        if job.events.is_closed() {
-            return Ok(Ended::Cancelled);
-        }
-        batch.clear();
-        batch.add(token, i32::try_from(position).map_err(model_error)?, &[0], true).map_err(model_error)?;
-        position += 1;
-        context.decode(&mut batch).map_err(model_error)?;
-    };
-    let rest = match (cut, stops.push(&pieces.finish())) {
-        (true, _) => String::new(),
-        (false, Scanned::Text(text)) => text + &stops.finish(),
-        (false, Scanned::Stopped(text)) => text,
-    };
-    if !rest.is_empty() && job.events.blocking_send(Ok(GenerationEvent::Text(rest))).is_err() {
-        return Ok(Ended::Cancelled);
     }
-    Ok(Ended::Finished(Usage {
-        finish_reason,
-        prompt_tokens,
-        completion_tokens,
-        mean_logprob: (job.want_logprobs && completion_tokens > 0)
-            .then(|| logprobs / f64::from(completion_tokens)),
-    }))
+
+    /// Samples the token after the batch row `row` of the last decode and counts it.
+    pub fn sample(
+        &mut self,
+        context: &LlamaContext<'_>,
+        row: i32,
+        model: &LlamaModel,
+        counters: &Counters,
+    ) -> Step {
+        let token = self.sampler.sample(context, row);
+        let vocab = model.vocab();
+        if vocab.is_eog(token) {
+            return self.finish(String::new(), FinishReason::Stop, false);
+        }
+        if self.want_logprobs {
+            self.logprobs += logprob(context.get_logits_ith(row), token);
+        }
+        self.completion_tokens += 1;
+        counters.tokens.fetch_add(1, Ordering::SeqCst);
+        match self.stops.push(&self.pieces.push(&vocab.token_to_piece(token, false, None))) {
+            Scanned::Stopped(text) => self.finish(text, FinishReason::Stop, true),
+            Scanned::Text(text) if self.completion_tokens >= self.budget => {
+                self.finish(text, FinishReason::Length, false)
+            }
+            Scanned::Text(text) => Step::Continue { text, token },
+        }
+    }
+
+    /// Ends the generation: `text` plus whatever the UTF-8 and stop scanners held back, unless a
+    /// stop sequence `cut` the text.
+    fn finish(&mut self, mut text: String, finish_reason: FinishReason, cut: bool) -> Step {
+        if !cut {
+            match self.stops.push(&self.pieces.finish()) {
+                Scanned::Text(rest) => {
+                    text.push_str(&rest);
+                    text.push_str(&self.stops.finish());
+                }
+                Scanned::Stopped(rest) => text.push_str(&rest),
+            }
+        }
+        let completion_tokens = self.completion_tokens;
+        let usage = Usage {
+            finish_reason,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens,
+            mean_logprob: (self.want_logprobs && completion_tokens > 0)
+                .then(|| self.logprobs / f64::from(completion_tokens)),
+        };
+        Step::Finished { text, usage }
+    }
 }
 
 /// The sampler chain; a request's seed makes its text repeatable.
@@ -177,21 +177,17 @@ fn logprob(logits: &[f32], token: LlamaToken) -> f64 {
     f64::from(chosen - max) - sum.ln()
 }
 
-fn model_error(error: impl std::fmt::Display) -> BackendError {
-    BackendError::Model(format!("llama.cpp failed to generate: {error}"))
-}
+/// Counts a generation in `generating` from its submission until it is dropped.
+pub(super) struct Alive(Arc<Counters>);
 
-/// Counts a generation thread in `generating` while it runs, however it ends.
-struct Alive<'a>(&'a Counters);
-
-impl<'a> Alive<'a> {
-    fn enter(counters: &'a Counters) -> Self {
+impl Alive {
+    pub fn enter(counters: &Arc<Counters>) -> Self {
         counters.generating.fetch_add(1, Ordering::SeqCst);
-        Self(counters)
+        Self(Arc::clone(counters))
     }
 }
 
-impl Drop for Alive<'_> {
+impl Drop for Alive {
     fn drop(&mut self) {
         self.0.generating.fetch_sub(1, Ordering::SeqCst);
     }
