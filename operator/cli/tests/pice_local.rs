@@ -130,6 +130,32 @@ async fn pice_local_answers_through_its_gateway_and_leaves_no_process_after_sigt
     assert!(left.is_empty(), "child processes left behind: {left:?}");
 }
 
+/// `pice bench quality` as a user runs it against a running gateway, the gateway's cloud
+/// model as the judge (the simulator's text is rarely a readable verdict, which the report
+/// must then say rather than fail).
+#[tokio::test]
+async fn pice_bench_quality_asks_a_running_gateway_both_ways_and_writes_its_report() {
+    let port = free_port();
+    let mut local = start_local(port).await;
+    let out = tempfile::tempdir().unwrap();
+    let report = out.path().join("quality.md");
+    let questions = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/questions/vicuna80.csv");
+    let output = tokio::process::Command::new(pice())
+        .args(["bench", "quality", "--gateway", &format!("http://127.0.0.1:{port}"), "--model", "assistant"])
+        .args(["--questions", questions, "--limit", "2", "--max-tokens", "60", "--out"])
+        .arg(&report)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("| all | 2 | "), "{text}");
+    assert!(text.contains("vicuna80.csv"), "{text}");
+    assert_eq!(stderr.matches("vicuna80.csv #").count(), 2, "one line per question judged: {stderr}");
+    local.child.kill().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_children_of_pice_local_stop_when_it_is_killed_with_sigkill() {
     let mut local = start_local(free_port()).await;

@@ -41,6 +41,7 @@ pub enum BenchCommand {
 
 /// Runs a benchmark until it ends or Ctrl-C/SIGTERM stops it and every process it started.
 pub async fn main(command: BenchCommand) -> anyhow::Result<()> {
+    pice_wire::crypto::install_default_provider();
     let bench = async {
         match command {
             BenchCommand::B1(args) => run(args).await,

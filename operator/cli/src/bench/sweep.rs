@@ -37,7 +37,6 @@ struct Testbed {
 
 /// Runs B1 as `args` say and writes its report.
 pub async fn run(args: B1Args) -> anyhow::Result<()> {
-    pice_wire::crypto::install_default_provider();
     let provenance = Provenance::at_start();
     let cloud_profile = profile(&args.cloud_profile)?;
     let edge_profile = profile(&args.edge_profile)?;

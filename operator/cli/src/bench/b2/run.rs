@@ -24,7 +24,6 @@ pub async fn run(args: B2Args) -> anyhow::Result<()> {
     if let Some(addr) = args.serve_backend {
         return backend::serve(addr, args.answer_tokens).await;
     }
-    pice_wire::crypto::install_default_provider();
     let provenance = Provenance::at_start();
     anyhow::ensure!(
         args.rate > 0.0 && args.repeats > 0 && args.clients > 0,
