@@ -120,6 +120,11 @@ bench-b1: ## Benchmark B1: cloud-only vs SoT vs PICE progressive/auto on simulat
 	cargo build --release $(BIN_PACKAGES) --bins --locked
 	target/release/pice bench b1 $(B1_ARGS)
 
+.PHONY: bench-b4
+bench-b4: ## Benchmark B4: the llama backend's shared-prefix batching vs separate and sequential sequences on this CPU with SmolLM2-135M (fetched once into ~/.cache/pice/models), writes docs/benchmarks/B4.md
+	model=$$(tests/llama/fetch-model.sh) && \
+	  cargo run --release -p pice-edge-agent --features llama --locked --example b4 -- $$model docs/benchmarks/B4.md $(B4_RUNS)
+
 .PHONY: bench-quality
 bench-quality: ## Answer quality, progressive vs cloud-only, judged pairwise in both orders: end to end on llama.cpp with SmolLM2-135M (cloud, edge and judge), writes docs/benchmarks/quality.md
 	cargo build --release -p pice -p pice-gateway -p pice-edge-agent --bins --locked
