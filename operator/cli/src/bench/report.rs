@@ -92,6 +92,11 @@ fn seconds(value: f64) -> String {
     if value.is_finite() { format!("{value:.2}") } else { "unfinished".into() }
 }
 
+/// A comparison with cloud-only, or a dash when the run had no cloud-only series.
+fn against_cloud(value: Option<f64>, format: impl Fn(f64) -> String) -> String {
+    value.filter(|v| v.is_finite()).map_or_else(|| "–".to_owned(), format)
+}
+
 /// Writes the report to `path`.
 pub fn write(context: &Context, series: &[Series], path: &Path) -> anyhow::Result<()> {
     let mut md = String::new();
@@ -157,15 +162,16 @@ fn headline_table(md: &mut String, context: &Context, series: &[Series]) -> anyh
     for one in series {
         let h = headline(one, args);
         let bound = Bound::of(context, one.system, &h.light);
-        let ratio = cloud.as_ref().map_or(f64::NAN, |c| h.at_slo / c.at_slo);
+        let ratio = against_cloud(cloud.as_ref().map(|c| h.at_slo / c.at_slo), |r| format!("{r:.2}x"));
         let (p50, ttft, share) = h
             .moderate
             .as_ref()
             .map_or((f64::NAN, f64::NAN, f64::NAN), |m| (m.p50, m.ttft_p50, m.progressive_share));
-        let cloud_p50 = cloud.as_ref().and_then(|c| c.moderate.as_ref()).map_or(f64::NAN, |m| m.p50);
+        let cloud_p50 = cloud.as_ref().and_then(|c| c.moderate.as_ref()).map(|m| m.p50);
+        let p50_change = against_cloud(cloud_p50.map(|c| 100.0 * (p50 / c - 1.0)), |p| format!("{p:+.0} %"));
         writeln!(
             md,
-            "| {} | {:.2} | {:.2}x | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} / {:.0} ({:.0}) | {} | {:.0} % | {} | {:+.0} % | {} | {:.0} % |",
+            "| {} | {:.2} | {} | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} / {:.0} ({:.0}) | {} | {:.0} % | {} | {} | {} | {:.0} % |",
             one.name(),
             h.at_slo,
             ratio,
@@ -179,7 +185,7 @@ fn headline_table(md: &mut String, context: &Context, series: &[Series]) -> anyh
             bound.describe(),
             100.0 * h.at_slo / bound.value(),
             seconds(p50),
-            100.0 * (p50 / cloud_p50 - 1.0),
+            p50_change,
             seconds(ttft),
             100.0 * share
         )?;
