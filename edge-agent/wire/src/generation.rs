@@ -6,9 +6,10 @@
 //! stops generation (the HTTP request is aborted, the simulated sequence leaves its batch), which
 //! is how the agent passes a caller's cancellation or a missed deadline down to the model.
 //!
-//! The edge agent's `llama` backend (cargo feature `llama`) runs a GGUF model in-process with the same shape:
-//! it generates on a blocking thread into a channel, wraps the receiver as the stream, and stops
-//! when a send fails because the stream was dropped.
+//! The edge agent's `llama` backend (cargo feature `llama`) runs a GGUF model in-process with the
+//! same shape: its engine thread decodes every live generation in one batch and sends each one's
+//! pieces into that generation's channel, the receiver is the stream, and a generation whose
+//! stream was dropped leaves the batch at the next step.
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
