@@ -152,6 +152,7 @@ async fn pice_bench_quality_asks_a_running_gateway_both_ways_and_writes_its_repo
     let text = std::fs::read_to_string(&report).unwrap();
     assert!(text.contains("| all | 2 | "), "{text}");
     assert!(text.contains("vicuna80.csv"), "{text}");
+    assert!(text.contains("went cloud-only: "), "the reasons for cloud-only answers: {text}");
     assert_eq!(stderr.matches("vicuna80.csv #").count(), 2, "one line per question judged: {stderr}");
     local.child.kill().await.unwrap();
 }

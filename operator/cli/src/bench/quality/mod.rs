@@ -63,8 +63,9 @@ struct Judged {
     cloud_tokens: u64,
     progressive_tokens: u64,
     /// The mode the progressive request ran in (admission or the model may have sent it to
-    /// the cloud).
+    /// the cloud), and why.
     progressive_mode: String,
+    progressive_reason: String,
 }
 
 /// An answer from an OpenAI-compatible chat endpoint.
@@ -72,6 +73,8 @@ struct Answered {
     text: String,
     tokens: u64,
     mode: String,
+    /// The gateway's `pice.reason`: why that mode.
+    reason: String,
 }
 
 async fn ask(
@@ -93,6 +96,7 @@ async fn ask(
         text: reply["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_owned(),
         tokens: reply["usage"]["completion_tokens"].as_u64().unwrap_or(0),
         mode: reply["pice"]["mode"].as_str().unwrap_or("").to_owned(),
+        reason: reply["pice"]["reason"].as_str().unwrap_or("").to_owned(),
     })
 }
 
@@ -135,6 +139,7 @@ pub async fn run(args: QualityArgs) -> anyhow::Result<()> {
                 cloud_tokens: cloud.tokens,
                 progressive_tokens: progressive.tokens,
                 progressive_mode: progressive.mode,
+                progressive_reason: progressive.reason,
             });
         }
     }
@@ -202,7 +207,20 @@ fn report(
     row("labelled unsuitable", judged.iter().filter(|j| !j.suitable).collect())?;
     writeln!(
         md,
-        "\n\"Progressive ran\" counts the questions whose progressive request was answered progressively; the others were answered cloud-only (the cloud declined to sketch, or admission sent them there) and compare the cloud with itself."
+        "\n\"Progressive ran\" counts the questions whose progressive request was answered progressively; the others were answered cloud-only (the cloud declined to sketch, or admission sent them there) and compare the cloud with itself. Why the progressive requests that did not run progressive went cloud-only: {}.",
+        cloud_only_reasons(judged)
     )?;
     Ok(md)
+}
+
+/// `reason count` of the progressive requests the gateway answered cloud-only, or "none".
+fn cloud_only_reasons(judged: &[Judged]) -> String {
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for j in judged.iter().filter(|j| j.progressive_mode != "progressive") {
+        *counts.entry(j.progressive_reason.as_str()).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return "none".to_owned();
+    }
+    counts.iter().map(|(reason, n)| format!("`{reason}` {n}")).collect::<Vec<_>>().join(", ")
 }
