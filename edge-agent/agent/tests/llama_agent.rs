@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::llama::model_path;
 use common::{TestAgent, eventually, expand_request, settings};
 use futures::StreamExt;
 use pice_edge_agent::SERVICE_NAME;
@@ -24,13 +24,6 @@ use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-
-fn model_path() -> PathBuf {
-    std::env::var_os("PICE_MODEL_PATH").map(PathBuf::from).expect(
-        "PICE_MODEL_PATH is not set: run `make llama`, which fetches SmolLM2-135M-Instruct \
-         and runs these tests with it",
-    )
-}
 
 /// A `pice-edge-agent` process; killed when dropped.
 struct AgentProcess {

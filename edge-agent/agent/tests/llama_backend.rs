@@ -6,20 +6,13 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::eventually;
+use common::llama::{generate, model_path};
 use futures::StreamExt;
 use pice_edge_agent::llama::{LlamaBackend, LlamaSettings};
-use pice_wire::generation::{ExpansionRequest, FinishReason, GenerationEvent, ModelBackend, Usage};
-
-fn model_path() -> PathBuf {
-    std::env::var_os("PICE_MODEL_PATH").map(PathBuf::from).expect(
-        "PICE_MODEL_PATH is not set: run `make llama`, which fetches SmolLM2-135M-Instruct \
-         and runs these tests with it",
-    )
-}
+use pice_wire::generation::{ExpansionRequest, FinishReason, GenerationEvent, ModelBackend};
 
 /// The model with a one-thread engine, as tests run side by side on few cores. Prefix sharing
 /// is off: a seed repeats its text only when the prompt is decoded the same way, and a repeat
@@ -51,40 +44,6 @@ fn request(max_tokens: u32, seed: u64) -> ExpansionRequest {
         seed: Some(seed),
         ..ExpansionRequest::default()
     }
-}
-
-/// A finished generation: its text pieces and usage, and how many tokens the model had made
-/// when the first piece arrived here.
-struct Generated {
-    pieces: Vec<String>,
-    usage: Usage,
-    tokens_at_first_piece: u64,
-}
-
-impl Generated {
-    fn text(&self) -> String {
-        self.pieces.concat()
-    }
-}
-
-async fn generate(backend: &LlamaBackend, request: ExpansionRequest) -> Generated {
-    let mut stream = backend.generate(request).await.unwrap();
-    let mut pieces = Vec::new();
-    let mut tokens_at_first_piece = None;
-    while let Some(event) = stream.next().await {
-        match event.unwrap() {
-            GenerationEvent::Text(text) => {
-                tokens_at_first_piece.get_or_insert(backend.stats().tokens_total);
-                pieces.push(text);
-            }
-            GenerationEvent::Finished(usage) => {
-                assert!(stream.next().await.is_none(), "Finished is the last event");
-                let tokens_at_first_piece = tokens_at_first_piece.expect("no text before Finished");
-                return Generated { pieces, usage, tokens_at_first_piece };
-            }
-        }
-    }
-    panic!("the stream ended without Finished");
 }
 
 #[tokio::test]

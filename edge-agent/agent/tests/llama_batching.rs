@@ -7,26 +7,19 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::eventually;
+use common::llama::{Generated, generate, model_path};
 use futures::StreamExt;
 use futures::future::join_all;
 use pice_edge_agent::llama::{LlamaBackend, LlamaSettings};
-use pice_wire::generation::{ExpansionRequest, GenerationEvent, ModelBackend, Sampling, Usage};
+use pice_wire::generation::{ExpansionRequest, GenerationEvent, ModelBackend, Sampling};
 use prometheus::Registry;
 
 /// Prompt tokens after the shared prefix, at most: "Expand only point N: <point>" and the chat
 /// template's end of turn.
 const OWN_SUFFIX_TOKENS: u64 = 40;
-
-fn model_path() -> PathBuf {
-    std::env::var_os("PICE_MODEL_PATH").map(PathBuf::from).expect(
-        "PICE_MODEL_PATH is not set: run `make llama`, which fetches SmolLM2-135M-Instruct \
-         and runs these tests with it",
-    )
-}
 
 fn load(slots: u32, share_prefix: bool) -> LlamaBackend {
     let settings = LlamaSettings {
@@ -62,39 +55,6 @@ fn point(point_index: usize, max_tokens: u32) -> ExpansionRequest {
         prefix_id: "answer-1".into(),
         ..ExpansionRequest::default()
     }
-}
-
-/// A finished generation and when its first piece and its end arrived.
-struct Generated {
-    pieces: Vec<String>,
-    usage: Usage,
-    first_piece: Instant,
-    finished: Instant,
-}
-
-impl Generated {
-    fn text(&self) -> String {
-        self.pieces.concat()
-    }
-}
-
-async fn generate(backend: &LlamaBackend, request: ExpansionRequest) -> Generated {
-    let mut stream = backend.generate(request).await.unwrap();
-    let mut pieces = Vec::new();
-    let mut first_piece = None;
-    while let Some(event) = stream.next().await {
-        match event.unwrap() {
-            GenerationEvent::Text(text) => {
-                first_piece.get_or_insert_with(Instant::now);
-                pieces.push(text);
-            }
-            GenerationEvent::Finished(usage) => {
-                let first_piece = first_piece.expect("no text before Finished");
-                return Generated { pieces, usage, first_piece, finished: Instant::now() };
-            }
-        }
-    }
-    panic!("the stream ended without Finished");
 }
 
 async fn all_points(backend: &LlamaBackend, max_tokens: u32) -> Vec<Generated> {

@@ -18,6 +18,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+#[cfg(feature = "llama")]
+pub mod llama;
+
 /// A running agent; dropping it stops it.
 pub struct TestAgent {
     pub grpc_addr: SocketAddr,
