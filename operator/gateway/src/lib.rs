@@ -31,6 +31,7 @@ pub mod mode;
 pub mod passthrough;
 pub mod pipeline;
 pub mod point;
+pub mod point_text;
 pub mod progressive;
 pub mod render;
 pub mod replicas;

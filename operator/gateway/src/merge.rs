@@ -6,7 +6,8 @@
 //! reads the channels in point order: the head point's text goes out delta by delta as it
 //! arrives, while later points keep writing into their channels (the buffer); when the head
 //! finishes, the next point's buffered text is flushed at once and its live text follows.
-//! Points are numbered (`1. `, `\n2. `, ...). Dropping the merged stream (a client that went
+//! Points are numbered (`1. `, `\n2. `, ...), so a marker a model wrote itself is left out
+//! ([`super::point_text`]). Dropping the merged stream (a client that went
 //! away) aborts the dispatcher, which aborts every point task and cancels their gRPC calls.
 
 use futures::StreamExt;
@@ -16,6 +17,7 @@ use tokio::task::JoinSet;
 
 use super::answer::{AnswerEnd, AnswerEvent, PiceInfo};
 use super::point::{PointEvent, PointOutcome, Source};
+use super::point_text::PointText;
 
 /// What the dispatcher tells the merger, in this order: each point, then the sketch's end.
 #[derive(Debug)]
@@ -57,16 +59,24 @@ pub fn ordered(
                 }
             };
             let mut heading = Some(heading(outcomes.len()));
+            let mut shown = PointText::default();
             let outcome = loop {
                 match point.recv().await {
-                    Some(PointEvent::Text(text)) => match heading.take() {
-                        Some(heading) => yield AnswerEvent::Text(heading + &text),
-                        None => yield AnswerEvent::Text(text),
-                    },
+                    Some(PointEvent::Text(text)) => {
+                        let text = shown.push(&text);
+                        if !text.is_empty() {
+                            yield AnswerEvent::Text(heading.take().unwrap_or_default() + &text);
+                        }
+                    }
                     Some(PointEvent::Done(outcome)) => break Some(outcome),
                     None => break None,
                 }
             };
+            // A point that ended shows its number even if all its text was a marker.
+            let rest = shown.finish();
+            if !rest.is_empty() || (outcome.is_some() && heading.is_some()) {
+                yield AnswerEvent::Text(heading.take().unwrap_or_default() + &rest);
+            }
             outcomes.push(outcome);
         }
         pice.cloud_prompt_tokens = pice.cloud_prompt_tokens.saturating_add(sketch.prompt_tokens);
@@ -146,6 +156,32 @@ mod tests {
             edge_prompt_tokens: if tokens > 0 { 50 } else { 0 },
             cloud_prompt_tokens: 0,
         }
+    }
+
+    #[tokio::test]
+    async fn markers_a_model_wrote_itself_are_left_out_and_every_point_keeps_its_number() {
+        let points: Vec<_> = [vec!["2", ". Sleep", " well.\n3"], vec!["4."], vec!["Eat early."]]
+            .into_iter()
+            .map(|pieces| {
+                let (sender, receiver) = unbounded_channel();
+                for piece in pieces {
+                    sender.send(PointEvent::Text(piece.into())).unwrap();
+                }
+                sender.send(PointEvent::Done(outcome(Source::Edge, 3))).unwrap();
+                receiver
+            })
+            .collect();
+        let merged = ordered(dispatched(points, Some(SKETCHED)), JoinSet::new(), preamble());
+        let text: String = merged
+            .filter_map(|event| async move {
+                match event {
+                    AnswerEvent::Text(text) => Some(text),
+                    _ => None,
+                }
+            })
+            .collect()
+            .await;
+        assert_eq!(text, "1. Sleep well.\n2. \n3. Eat early.");
     }
 
     #[tokio::test]
