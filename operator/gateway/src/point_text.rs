@@ -113,9 +113,8 @@ fn is_marker(word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
-    fn shown(pieces: &[&str]) -> String {
+    pub(super) fn shown(pieces: &[&str]) -> String {
         let mut filter = PointText::default();
         let mut out: String = pieces.iter().map(|piece| filter.push(piece)).collect();
         out.push_str(&filter.finish());
@@ -164,6 +163,12 @@ mod tests {
         assert_eq!(shown(&["1", "1"]), "11");
         assert_eq!(shown(&["3. ", "4. x"]), "4. x", "one marker is dropped, not two");
     }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::tests::shown;
+    use proptest::prelude::*;
 
     proptest! {
         #[test]
