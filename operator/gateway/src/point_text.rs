@@ -142,6 +142,10 @@ mod tests {
         assert_eq!(shown(&["Exercise helps the heart.\n2"]), "Exercise helps the heart.");
         assert_eq!(shown(&["Exercise helps.", "\n\n", "3."]), "Exercise helps.");
         assert_eq!(shown(&["It ends in 2020."]), "It ends in 2020.");
+        // Found by the chunking property: a last word that is no marker keeps only the line
+        // break after it held back, whether or not the break came in its own piece.
+        assert_eq!(shown(&[".00.\n.0.00\n"]), ".00.\n.0.00");
+        assert_eq!(shown(&[".00.\n.0", ".00\n"]), ".00.\n.0.00");
     }
 
     #[test]
